@@ -1,0 +1,135 @@
+"""Settings, read from a mapping (the process environment by default) and never at import time."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_HF_URL = "https://huggingface.co"
+DEFAULT_ARXIV_URL = "https://export.arxiv.org"
+
+
+class ConfigError(ValueError):
+    """A setting has a value Paperboy cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A value that must never be printed: its repr and str hide it."""
+
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_path: Path = Path("paperboy.db")
+    index_path: Path | None = None
+    hf_url: str = DEFAULT_HF_URL
+    arxiv_url: str = DEFAULT_ARXIV_URL
+    log_level: str = "INFO"
+    http_timeout: float = 10.0
+    arxiv_min_interval: float = 3.0
+    slack_bot_token: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: Secret | None = None
+    slack_api_url: str | None = None
+    discord_token: Secret | None = None
+    discord_guild_id: int | None = None
+    discord_api_url: str | None = None
+
+    @property
+    def search_index_path(self) -> Path:
+        """The Tantivy index lives beside the database unless told otherwise."""
+        if self.index_path is not None:
+            return self.index_path
+        return self.db_path.with_name(self.db_path.name + ".index")
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> Settings:
+        """Build settings from ``environ`` (default: the process), with ``.env`` underneath it."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        return cls(
+            db_path=Path(values.get("PAPERBOY_DB", "paperboy.db")),
+            index_path=_optional_path(values.get("PAPERBOY_INDEX")),
+            hf_url=_url(values, "PAPERBOY_HF_URL", DEFAULT_HF_URL),
+            arxiv_url=_url(values, "PAPERBOY_ARXIV_URL", DEFAULT_ARXIV_URL),
+            log_level=_log_level(values.get("PAPERBOY_LOG_LEVEL", "INFO")),
+            http_timeout=_positive_float(values, "PAPERBOY_HTTP_TIMEOUT", 10.0),
+            arxiv_min_interval=_positive_float(values, "PAPERBOY_ARXIV_INTERVAL", 3.0),
+            slack_bot_token=_secret(values, "SLACK_BOT_TOKEN"),
+            slack_app_token=_secret(values, "SLACK_APP_TOKEN"),
+            slack_signing_secret=_secret(values, "SLACK_SIGNING_SECRET"),
+            slack_client_id=values.get("SLACK_CLIENT_ID") or None,
+            slack_client_secret=_secret(values, "SLACK_CLIENT_SECRET"),
+            slack_api_url=values.get("SLACK_API_URL") or None,
+            discord_token=_secret(values, "DISCORD_TOKEN"),
+            discord_guild_id=_optional_int(values, "DISCORD_GUILD_ID"),
+            discord_api_url=values.get("DISCORD_API_URL") or None,
+        )
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _url(values: Mapping[str, str], name: str, default: str) -> str:
+    url = values.get(name) or default
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"PAPERBOY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return level
+
+
+def _positive_float(values: Mapping[str, str], name: str, default: float) -> float:
+    raw = values.get(name)
+    if not raw:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return number
+
+
+def _optional_int(values: Mapping[str, str], name: str) -> int | None:
+    raw = values.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _secret(values: Mapping[str, str], name: str) -> Secret | None:
+    raw = values.get(name)
+    return Secret(raw) if raw else None

@@ -1,0 +1,566 @@
+"""The SQLite store: one file, WAL mode, versioned migrations, every write in a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.models import ChannelRef, Paper, Share, Subscription
+
+log = logging.getLogger(__name__)
+
+SOURCE_BITS = {"hf": 1, "arxiv": 2, "sample": 4, "share": 8}
+_PAPER_COLUMNS = (
+    "id, version, title, abstract, authors, categories, published, hf_upvotes, on_hf, "
+    "code_url, sources, first_seen"
+)
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertReport:
+    received: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.received - self.inserted - self.updated
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Every migration shipped with this version, as (version, SQL), in order."""
+    found = []
+    for entry in resources.files("bot.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
+    return sorted(found)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware one")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class Store:
+    """Async access to Paperboy's records. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self._write_lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        path = Path(path)
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await _migrate(db, path)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time in this process; other processes wait on SQLite."""
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._db.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    # -- papers ---------------------------------------------------------------------------
+
+    async def upsert_papers(self, papers: Iterable[Paper], now: datetime | None = None) -> UpsertReport:
+        """Insert new papers and update known ones in place (newer version, upvotes, links)."""
+        seen = to_iso(now or utc_now())
+        rows = {paper.id: paper for paper in papers}
+        if not rows:
+            return UpsertReport(0, 0, 0)
+        async with self.transaction() as db:
+            seq = await _next_change_seq(db)
+            before = db.total_changes
+            known = await _existing_ids(db, list(rows))
+            await db.executemany(_UPSERT_SQL, [_paper_row(p, seen, seq) for p in rows.values()])
+            changed = db.total_changes - before
+        inserted = len(rows) - len(known)
+        return UpsertReport(len(rows), inserted, changed - inserted)
+
+    async def get_paper(self, paper_id: str) -> Paper | None:
+        row = await self._fetchone(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
+        return _paper(row) if row else None
+
+    async def get_papers(self, paper_ids: Sequence[str]) -> dict[str, Paper]:
+        found: dict[str, Paper] = {}
+        for chunk in _chunks(list(paper_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id IN ({marks})"
+            for row in await self._fetchall(sql, chunk):
+                found[row["id"]] = _paper(row)
+        return found
+
+    async def count_papers(self) -> int:
+        row = await self._fetchone("SELECT COUNT(*) FROM papers")
+        return int(row[0]) if row else 0
+
+    async def last_change_seq(self) -> int:
+        row = await self._fetchone("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
+        return int(row[0]) if row else 0
+
+    async def papers_changed_after(
+        self, seq: int, limit: int = 5000
+    ) -> list[tuple[int, Paper]]:
+        """Papers whose change sequence is above ``seq``, oldest change first (index catch-up)."""
+        rows = await self._fetchall(
+            f"SELECT change_seq, {_PAPER_COLUMNS} FROM papers WHERE change_seq > ? "
+            "ORDER BY change_seq, id LIMIT ?",
+            (seq, limit),
+        )
+        return [(int(row["change_seq"]), _paper(row)) for row in rows]
+
+    async def iter_all_papers(self, batch: int = 5000) -> AsyncIterator[list[Paper]]:
+        last = ""
+        while True:
+            rows = await self._fetchall(
+                f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id > ? ORDER BY id LIMIT ?",
+                (last, batch),
+            )
+            if not rows:
+                return
+            yield [_paper(row) for row in rows]
+            last = rows[-1]["id"]
+
+    async def papers_first_seen_since(self, since: datetime, limit: int = 10000) -> list[Paper]:
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen >= ? "
+            "ORDER BY first_seen DESC LIMIT ?",
+            (to_iso(since), limit),
+        )
+        return [_paper(row) for row in rows]
+
+    async def papers_published_since(self, since: datetime, limit: int = 10000) -> list[Paper]:
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE published >= ? OR first_seen >= ? "
+            "ORDER BY published DESC LIMIT ?",
+            (to_iso(since), to_iso(since), limit),
+        )
+        return [_paper(row) for row in rows]
+
+    # -- channels -------------------------------------------------------------------------
+
+    async def channel_id(self, ref: ChannelRef, now: datetime | None = None) -> int:
+        """The row id of a channel, creating the row the first time the channel is seen."""
+        row = await self._fetchone(
+            "SELECT id FROM channels WHERE platform = ? AND workspace = ? AND channel = ?",
+            (ref.platform, ref.workspace, ref.channel),
+        )
+        if row:
+            return int(row[0])
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO channels (platform, workspace, channel, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (ref.platform, ref.workspace, ref.channel, to_iso(now or utc_now())),
+            )
+        return await self.channel_id(ref)
+
+    async def channel_row(self, ref: ChannelRef) -> sqlite3.Row | None:
+        return await self._fetchone(
+            "SELECT * FROM channels WHERE platform = ? AND workspace = ? AND channel = ?",
+            (ref.platform, ref.workspace, ref.channel),
+        )
+
+    async def update_channel(self, ref: ChannelRef, **values: Any) -> None:
+        """Set schedule fields on a channel (names are columns of ``channels``)."""
+        allowed = {
+            "timezone", "digest_time", "digest_days", "schedule_set", "top_n",
+            "quiet_notice", "weekly_day", "paused_reason", "failures",
+        }  # fmt: skip
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown channel settings: {sorted(unknown)}")
+        channel_id = await self.channel_id(ref)
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        async with self.transaction() as db:
+            await db.execute(
+                f"UPDATE channels SET {assignments} WHERE id = ?", (*values.values(), channel_id)
+            )
+
+    # -- subscriptions --------------------------------------------------------------------
+
+    async def add_subscription(
+        self, ref: ChannelRef, query: str, user: str, now: datetime | None = None
+    ) -> tuple[Subscription, bool]:
+        """Save a topic on a channel. Returns the subscription and whether it is new."""
+        channel_id = await self.channel_id(ref)
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO subscriptions (channel_id, query, created_by, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (channel_id, query, user, to_iso(now or utc_now())),
+            )
+            created = cursor.rowcount == 1
+        subs = await self.subscriptions(ref)
+        return next(s for s in subs if s.query == query), created
+
+    async def subscriptions(self, ref: ChannelRef) -> list[Subscription]:
+        rows = await self._fetchall(
+            "SELECT s.* FROM subscriptions s JOIN channels c ON c.id = s.channel_id "
+            "WHERE c.platform = ? AND c.workspace = ? AND c.channel = ? ORDER BY s.id",
+            (ref.platform, ref.workspace, ref.channel),
+        )
+        return [_subscription(row, ref) for row in rows]
+
+    async def all_subscriptions(self) -> list[Subscription]:
+        rows = await self._fetchall(
+            "SELECT s.*, c.platform, c.workspace, c.channel FROM subscriptions s "
+            "JOIN channels c ON c.id = s.channel_id ORDER BY s.id"
+        )
+        return [
+            _subscription(row, ChannelRef(row["platform"], row["workspace"], row["channel"]))
+            for row in rows
+        ]
+
+    async def remove_subscription(self, subscription: Subscription) -> bool:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM subscriptions WHERE id = ?", (subscription.id,)
+            )
+            return cursor.rowcount == 1
+
+    # -- votes ----------------------------------------------------------------------------
+
+    async def toggle_vote(
+        self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
+    ) -> tuple[bool, int]:
+        """Add the user's vote, or take it back if it is there. Returns (voted, team count)."""
+        key = (ref.platform, ref.workspace, paper_id, user)
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO votes (platform, workspace, paper_id, user_id, voted_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (*key, to_iso(now or utc_now())),
+            )
+            voted = cursor.rowcount == 1
+            if not voted:
+                await db.execute(
+                    "DELETE FROM votes WHERE platform = ? AND workspace = ? AND paper_id = ? "
+                    "AND user_id = ?",
+                    key,
+                )
+        counts = await self.vote_counts(ref, [paper_id])
+        return voted, counts.get(paper_id, 0)
+
+    async def set_vote(
+        self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
+    ) -> int:
+        """Record a vote if it is not there yet (idempotent). Returns the team count."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO votes (platform, workspace, paper_id, user_id, voted_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (ref.platform, ref.workspace, paper_id, user, to_iso(now or utc_now())),
+            )
+        return (await self.vote_counts(ref, [paper_id])).get(paper_id, 0)
+
+    async def vote_counts(self, ref: ChannelRef, paper_ids: Sequence[str]) -> dict[str, int]:
+        """Team votes (this platform and workspace) for each paper that has any."""
+        counts: dict[str, int] = {}
+        for chunk in _chunks(list(paper_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                "SELECT paper_id, COUNT(*) FROM votes WHERE platform = ? AND workspace = ? "
+                f"AND paper_id IN ({marks}) GROUP BY paper_id",
+                (ref.platform, ref.workspace, *chunk),
+            )
+            counts.update({row[0]: int(row[1]) for row in rows})
+        return counts
+
+    async def top_voted(
+        self, ref: ChannelRef, since: datetime, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        """The workspace's most voted papers among votes cast since ``since``."""
+        rows = await self._fetchall(
+            "SELECT paper_id, COUNT(*) AS n, MAX(voted_at) AS latest FROM votes "
+            "WHERE platform = ? AND workspace = ? AND voted_at >= ? "
+            "GROUP BY paper_id ORDER BY n DESC, latest DESC LIMIT ?",
+            (ref.platform, ref.workspace, to_iso(since), limit),
+        )
+        return [(row[0], int(row[1])) for row in rows]
+
+    # -- shares ---------------------------------------------------------------------------
+
+    async def add_share(
+        self,
+        ref: ChannelRef,
+        user: str,
+        paper_id: str,
+        comment: str | None,
+        now: datetime | None = None,
+    ) -> None:
+        channel_id = await self.channel_id(ref)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO shares (channel_id, user_id, paper_id, comment, shared_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (channel_id, user, paper_id, comment, to_iso(now or utc_now())),
+            )
+
+    async def shares_since(self, ref: ChannelRef, since: datetime) -> list[Share]:
+        """Shares anywhere in the channel's workspace since ``since``, oldest first."""
+        rows = await self._fetchall(
+            "SELECT s.*, c.channel FROM shares s JOIN channels c ON c.id = s.channel_id "
+            "WHERE c.platform = ? AND c.workspace = ? AND s.shared_at >= ? ORDER BY s.id",
+            (ref.platform, ref.workspace, to_iso(since)),
+        )
+        return [
+            Share(
+                paper_id=row["paper_id"],
+                user=row["user_id"],
+                channel=ChannelRef(ref.platform, ref.workspace, row["channel"]),
+                comment=row["comment"],
+                shared_at=from_iso(row["shared_at"]),
+            )
+            for row in rows
+        ]
+
+    # -- posts ----------------------------------------------------------------------------
+
+    async def posted_paper_ids(self, ref: ChannelRef, kind: str = "daily") -> set[str]:
+        rows = await self._fetchall(
+            "SELECT p.paper_id FROM posts p JOIN channels c ON c.id = p.channel_id "
+            "WHERE c.platform = ? AND c.workspace = ? AND c.channel = ? AND p.kind = ?",
+            (ref.platform, ref.workspace, ref.channel, kind),
+        )
+        return {row[0] for row in rows}
+
+    async def record_posts(
+        self, ref: ChannelRef, paper_ids: Iterable[str], kind: str, now: datetime | None = None
+    ) -> None:
+        channel_id = await self.channel_id(ref)
+        stamp = to_iso(now or utc_now())
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO posts (channel_id, paper_id, kind, posted_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(channel_id, paper_id, kind, stamp) for paper_id in paper_ids],
+            )
+
+    # -- sources --------------------------------------------------------------------------
+
+    async def record_fetch(
+        self, source: str, *, error: str | None = None, papers: int = 0, now: datetime | None = None
+    ) -> None:
+        """Remember the outcome of a fetch, for ``status``."""
+        stamp = to_iso(now or utc_now())
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO source_status (source) VALUES (?)", (source,)
+            )
+            if error is None:
+                await db.execute(
+                    "UPDATE source_status SET last_success = ?, papers_seen = ? WHERE source = ?",
+                    (stamp, papers, source),
+                )
+            else:
+                await db.execute(
+                    "UPDATE source_status SET last_error = ?, last_error_at = ? WHERE source = ?",
+                    (error[:500], stamp, source),
+                )
+
+    async def source_status(self) -> list[sqlite3.Row]:
+        return await self._fetchall("SELECT * FROM source_status ORDER BY source")
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    async def backup(self, target: Path | str) -> None:
+        """A consistent copy of the whole database, safe while the bot is running."""
+        target = Path(target)
+        if target.exists():
+            raise StorageError(f"{target} already exists; choose a new file name")
+        await self._db.execute("VACUUM INTO ?", (str(target),))
+
+    async def schema_version(self) -> int:
+        row = await self._fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+
+_UPSERT_SQL = f"""
+INSERT INTO papers ({_PAPER_COLUMNS}, change_seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    title = CASE WHEN excluded.version >= version THEN excluded.title ELSE title END,
+    abstract = CASE WHEN excluded.version >= version THEN excluded.abstract ELSE abstract END,
+    authors = CASE WHEN excluded.version >= version THEN excluded.authors ELSE authors END,
+    categories = CASE WHEN excluded.categories != '[]' THEN excluded.categories
+                      ELSE categories END,
+    version = MAX(version, excluded.version),
+    published = MIN(published, excluded.published),
+    hf_upvotes = CASE WHEN excluded.on_hf THEN excluded.hf_upvotes ELSE hf_upvotes END,
+    on_hf = MAX(on_hf, excluded.on_hf),
+    code_url = COALESCE(excluded.code_url, code_url),
+    sources = sources | excluded.sources,
+    change_seq = excluded.change_seq
+WHERE excluded.version > version
+   OR (excluded.on_hf AND excluded.hf_upvotes != hf_upvotes)
+   OR (excluded.sources | sources) != sources
+   OR (excluded.code_url IS NOT NULL AND excluded.code_url IS NOT code_url)
+   OR (categories = '[]' AND excluded.categories != '[]')
+   OR (excluded.version = version AND (excluded.title != title OR excluded.abstract != abstract
+                                       OR excluded.authors != authors))
+"""
+
+
+def _paper_row(paper: Paper, seen: str, seq: int) -> tuple[Any, ...]:
+    sources = 0
+    for name in paper.sources:
+        sources |= SOURCE_BITS.get(name, 0)
+    return (
+        paper.id,
+        paper.version,
+        paper.title,
+        paper.abstract,
+        json.dumps(list(paper.authors), ensure_ascii=False),
+        json.dumps(list(paper.categories)),
+        to_iso(paper.published),
+        paper.hf_upvotes,
+        int(paper.on_hf),
+        paper.code_url,
+        sources,
+        to_iso(paper.first_seen) if paper.first_seen else seen,
+        seq,
+    )
+
+
+def _paper(row: sqlite3.Row) -> Paper:
+    bits = int(row["sources"])
+    return Paper(
+        id=row["id"],
+        version=int(row["version"]),
+        title=row["title"],
+        abstract=row["abstract"],
+        authors=tuple(json.loads(row["authors"])),
+        categories=tuple(json.loads(row["categories"])),
+        published=from_iso(row["published"]),
+        hf_upvotes=int(row["hf_upvotes"]),
+        on_hf=bool(row["on_hf"]),
+        code_url=row["code_url"],
+        sources=frozenset(name for name, bit in SOURCE_BITS.items() if bits & bit),
+        first_seen=from_iso(row["first_seen"]),
+    )
+
+
+def _subscription(row: sqlite3.Row, ref: ChannelRef) -> Subscription:
+    return Subscription(
+        id=int(row["id"]),
+        channel=ref,
+        query=row["query"],
+        created_by=row["created_by"],
+        created_at=from_iso(row["created_at"]),
+    )
+
+
+async def _next_change_seq(db: aiosqlite.Connection) -> int:
+    async with db.execute("SELECT COALESCE(MAX(change_seq), 0) + 1 FROM papers") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 1
+
+
+async def _existing_ids(db: aiosqlite.Connection, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids, 500):
+        marks = ",".join("?" * len(chunk))
+        async with db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk) as cursor:
+            found.update(row[0] for row in await cursor.fetchall())
+    return found
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    known = migrations()
+    newest = known[-1][0] if known else 0
+    if current > newest:
+        raise StorageError(
+            f"{path} was written by a newer Paperboy (schema version {current}; this version "
+            f"knows up to {newest}). Upgrade Paperboy; the database was left untouched."
+        )
+    for version, sql in known:
+        if version <= current:
+            continue
+        log.info("migrating %s to schema version %d", path, version)
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            for statement in _statements(sql):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {version:d}")
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (so they all run in one transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not buffer.strip().startswith("--"):
+        statements.append(buffer.strip())
+    return statements
