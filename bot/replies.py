@@ -47,6 +47,7 @@ class PaperCard:
     reason: str | None = None
     shared_by: tuple[str, ...] = ()
     comments: tuple[str, ...] = ()
+    score: float | None = None  # search relevance (BM25), when the card answers a query
 
     @property
     def excerpt(self) -> Highlight:
@@ -124,7 +125,7 @@ def _votes(count: int) -> str:
 def format_authors(authors: tuple[str, ...], limit: int = 3) -> str:
     """``A, B, C et al.`` for long author lists."""
     if not authors:
-        return "Unknown authors"
+        return "Authors not listed"
     if len(authors) <= limit:
         return ", ".join(authors)
     return ", ".join(authors[:limit]) + " et al."

@@ -82,6 +82,8 @@ class Store:
         try:
             db.row_factory = sqlite3.Row
             await db.execute("PRAGMA busy_timeout = 10000")
+            # Refuse a newer schema before anything (even the journal mode) touches the file.
+            await _refuse_newer_schema(db, path)
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA synchronous = NORMAL")
@@ -392,6 +394,97 @@ class Store:
                 [(channel_id, paper_id, kind, stamp) for paper_id in paper_ids],
             )
 
+    # -- digest runs (exactly once per channel and period) ---------------------------------
+
+    async def scheduled_channels(self) -> list[sqlite3.Row]:
+        """Channels that get digests: not off, not paused, and subscribed or explicitly scheduled."""
+        return await self._fetchall(
+            "SELECT c.* FROM channels c WHERE c.digest_days != 'off' AND c.paused_reason IS NULL "
+            "AND (c.schedule_set = 1 OR EXISTS (SELECT 1 FROM subscriptions s "
+            "WHERE s.channel_id = c.id)) ORDER BY c.id"
+        )
+
+    async def digest_run_status(self, channel_id: int, kind: str, period: str) -> str | None:
+        row = await self._fetchone(
+            "SELECT status FROM digest_runs WHERE channel_id = ? AND kind = ? AND period = ?",
+            (channel_id, kind, period),
+        )
+        return str(row[0]) if row else None
+
+    async def claim_digest(self, channel_id: int, kind: str, period: str, now: datetime) -> bool:
+        """Claim a (channel, kind, period) before posting it; False if someone already did."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO digest_runs (channel_id, kind, period, status, claimed_at) "
+                "VALUES (?, ?, ?, 'claimed', ?)",
+                (channel_id, kind, period, to_iso(now)),
+            )
+            return cursor.rowcount == 1
+
+    async def finish_digest(
+        self, channel_id: int, kind: str, period: str, status: str, now: datetime,
+        detail: str | None = None, posted_ids: Sequence[str] = (),
+    ) -> None:  # fmt: skip
+        """Mark a claimed digest done (or skipped/failed) and record what it posted, atomically."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ? "
+                "WHERE channel_id = ? AND kind = ? AND period = ?",
+                (status, to_iso(now), detail, channel_id, kind, period),
+            )
+            await db.executemany(
+                "INSERT OR IGNORE INTO posts (channel_id, paper_id, kind, posted_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(channel_id, paper_id, kind, to_iso(now)) for paper_id in posted_ids],
+            )
+
+    async def release_digest(self, channel_id: int, kind: str, period: str) -> None:
+        """Give a claim back when the post certainly did not go out, so it is tried again."""
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM digest_runs WHERE channel_id = ? AND kind = ? AND period = ? "
+                "AND status = 'claimed'",
+                (channel_id, kind, period),
+            )
+
+    async def last_digest_at(self, channel_id: int, kind: str) -> datetime | None:
+        row = await self._fetchone(
+            "SELECT MAX(claimed_at) FROM digest_runs WHERE channel_id = ? AND kind = ? "
+            "AND status = 'done'",
+            (channel_id, kind),
+        )
+        return from_iso(row[0]) if row and row[0] else None
+
+    async def record_delivery_failure(self, channel_id: int, reason: str, pause_after: int) -> bool:
+        """Count a permanent delivery failure; pause the channel after ``pause_after``. Paused?"""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE channels SET failures = failures + 1, paused_reason = CASE "
+                "WHEN failures + 1 >= ? THEN ? ELSE paused_reason END WHERE id = ?",
+                (pause_after, reason[:200], channel_id),
+            )
+            async with db.execute(
+                "SELECT paused_reason FROM channels WHERE id = ?", (channel_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def record_delivery_success(self, channel_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE channels SET failures = 0 WHERE id = ? AND failures != 0", (channel_id,)
+            )
+
+    async def pause_workspace(self, platform: str, workspace: str, reason: str) -> int:
+        """Pause every schedule of a workspace (the app was uninstalled). Returns how many."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE channels SET paused_reason = ? WHERE platform = ? AND workspace = ? "
+                "AND paused_reason IS NULL",
+                (reason, platform, workspace),
+            )
+            return cursor.rowcount
+
     # -- sources --------------------------------------------------------------------------
 
     async def record_fetch(
@@ -526,18 +619,25 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+async def _user_version(db: aiosqlite.Connection) -> int:
     async with db.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
-    current = int(row[0]) if row else 0
-    known = migrations()
-    newest = known[-1][0] if known else 0
+    return int(row[0]) if row else 0
+
+
+async def _refuse_newer_schema(db: aiosqlite.Connection, path: Path) -> None:
+    current = await _user_version(db)
+    newest = migrations()[-1][0]
     if current > newest:
         raise StorageError(
             f"{path} was written by a newer Paperboy (schema version {current}; this version "
             f"knows up to {newest}). Upgrade Paperboy; the database was left untouched."
         )
-    for version, sql in known:
+
+
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    current = await _user_version(db)
+    for version, sql in migrations():
         if version <= current:
             continue
         log.info("migrating %s to schema version %d", path, version)

@@ -1,0 +1,71 @@
+"""Wiring: builds the store, index, sources and the command core from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from bot.commands import Paperboy
+from bot.config import Settings
+from bot.models import Paper
+from bot.search import SearchIndex
+from bot.sources.arxiv import ArxivSource
+from bot.sources.hf import HuggingFaceSource
+from bot.storage import Store, utc_now
+
+USER_AGENT = "Paperboy/0.1 (+https://github.com/paperboy-bot/paperboy)"
+
+
+@dataclass(frozen=True, slots=True)
+class ArxivLookup:
+    """Looks papers up by id on arXiv, for links to papers the store has not seen."""
+
+    arxiv: ArxivSource
+
+    async def lookup(self, paper_ids: Sequence[str]) -> list[Paper]:
+        return (await self.arxiv.fetch_ids(paper_ids)).papers
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    settings: Settings
+    store: Store
+    index: SearchIndex
+    http: httpx.AsyncClient
+    hf: HuggingFaceSource
+    arxiv: ArxivSource
+    bot: Paperboy
+
+
+@asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[App]:
+    """Open everything the bot needs, catching the search index up with the database."""
+    async with AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    timeout=settings.http_timeout,
+                    headers={"User-Agent": USER_AGENT},
+                    follow_redirects=True,
+                )
+            )
+        store = await Store.open(settings.db_path)
+        stack.push_async_callback(store.close)
+        index = SearchIndex.open(settings.search_index_path)
+        await index.catch_up(store)
+        hf = HuggingFaceSource(http, settings.hf_url, timeout=settings.http_timeout)
+        arxiv = ArxivSource(
+            http, settings.arxiv_url, timeout=settings.http_timeout,
+            min_interval=settings.arxiv_min_interval,
+        )  # fmt: skip
+        bot = Paperboy(store, index, lookup=ArxivLookup(arxiv), clock=clock)
+        yield App(settings, store, index, http, hf, arxiv, bot)

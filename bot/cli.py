@@ -1,0 +1,243 @@
+"""The ``paperboy`` command line: the console bot, ingest, search, digests and maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import Progress
+
+from adapters.console import CONSOLE_CHANNEL, ConsolePoster, render, run_console
+from bot.app import App, open_app
+from bot.config import ConfigError, Settings
+from bot.digests import DigestPlanner
+from bot.ingest import IngestReport, ingest_arxiv, ingest_file, ingest_hf, ingest_sample
+from bot.models import ChannelRef
+from bot.query import QueryError
+from bot.storage import StorageError, utc_now
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Paperboy: research papers where your team already talks.", no_args_is_help=False)
+ingest_app = typer.Typer(help="Fetch papers into the database.")
+index_app = typer.Typer(help="Maintain the search index.")
+db_app = typer.Typer(help="Maintain the database.")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(index_app, name="index")
+app.add_typer(db_app, name="db")
+
+log = logging.getLogger("paperboy")
+
+
+def main() -> None:
+    app()
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_environ()
+    except ConfigError as error:
+        _fail(str(error))
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )  # fmt: skip
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"paperboy: {message}", err=True, fg="red")
+    raise typer.Exit(code)
+
+
+def _run(work: Callable[[App], Awaitable[T]]) -> T:
+    """Open the app, run ``work`` with it, and turn known failures into one clear line."""
+    settings = _settings()
+
+    async def go() -> T:
+        async with open_app(settings) as opened:
+            return await work(opened)
+
+    try:
+        return asyncio.run(_as_coroutine(go()))
+    except StorageError as error:
+        raise _fail(str(error)) from None
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+@app.command()
+def console(user: Annotated[str, typer.Option(help="Your name in the chat.")] = "you") -> None:
+    """Chat with Paperboy in this terminal as one user in #general (reads stdin when piped)."""
+    _run(lambda opened: run_console(opened.bot, user=user))
+
+
+@app.command()
+def demo(user: Annotated[str, typer.Option(help="Your name in the chat.")] = "you") -> None:
+    """Load the bundled sample papers into an empty database, then open the console."""
+
+    async def work(opened: App) -> None:
+        if await opened.store.count_papers() == 0:
+            report = await ingest_sample(opened.store, opened.index)
+            typer.echo(f"Loaded the bundled sample: {report.summary()}", err=True)
+        await run_console(opened.bot, user=user)
+
+    _run(work)
+
+
+@app.command()
+def search(
+    query: Annotated[list[str], typer.Argument(help="Words, \"phrases\", -exclude, OR, author:, cat:, since:")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Search stored papers, best match first."""
+
+    async def work(opened: App) -> None:
+        from bot.commands import UserError
+
+        try:
+            result = await opened.bot.search(CONSOLE_CHANNEL, " ".join(query), limit=limit)
+        except (QueryError, UserError) as error:
+            raise _fail(str(error), code=1) from None
+        if not as_json:
+            typer.echo(render(result))
+            return
+        rows = [
+            {
+                "id": card.paper.id, "title": card.paper.title, "authors": list(card.paper.authors),
+                "published": card.paper.published.date().isoformat(), "upvotes": card.paper.hf_upvotes,
+                "team_votes": card.team_votes, "score": card.score, "url": card.paper.abs_url,
+                "categories": list(card.paper.categories), "snippet": card.excerpt.text,
+            }
+            for card in result.cards
+        ]  # fmt: skip
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+
+    _run(work)
+
+
+@app.command()
+def digest(
+    channel: Annotated[str, typer.Argument(help="platform:workspace:channel, or #name for the console.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print it; record nothing as posted.")] = False,
+) -> None:
+    """Build a channel's daily picks now and post them (or just print them with --dry-run)."""
+    try:
+        ref = _channel(channel)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+
+    async def work(opened: App) -> None:
+        from datetime import timedelta
+
+        now = utc_now()
+        since = now - timedelta(days=1)
+        planner = DigestPlanner(opened.store, now)
+        await planner.prepare(since, await opened.store.subscriptions(ref))
+        built = await planner.daily(ref, since)
+        if dry_run or ref.platform != "console":
+            typer.echo(render(built.reply))
+            if not dry_run:
+                typer.echo(f"(Posting to {ref.platform} needs the running bot: `paperboy run`.)", err=True)
+            return
+        await ConsolePoster().post(ref, built.reply)
+        await opened.store.record_posts(ref, built.paper_ids, built.kind, now=now)
+
+    _run(work)
+
+
+def _channel(text: str) -> ChannelRef:
+    if text.startswith("#"):
+        return ChannelRef(CONSOLE_CHANNEL.platform, CONSOLE_CHANNEL.workspace, text[1:])
+    return ChannelRef.parse(text)
+
+
+def _report(report: IngestReport) -> None:
+    typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@ingest_app.command("hf")
+def ingest_hf_command(
+    day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today, UTC).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A saved /api/daily_papers response.")] = None,
+) -> None:
+    """Fetch Hugging Face Daily Papers for a day (or read a saved response)."""
+    wanted = _parse_day(day)
+
+    async def work(opened: App) -> IngestReport:
+        if file is not None:
+            return await _with_progress(ingest_file(opened.store, opened.index, "hf", file))
+        return await ingest_hf(opened.store, opened.index, opened.hf, wanted)
+
+    _report(_run(work))
+
+
+@ingest_app.command("arxiv")
+def ingest_arxiv_command(
+    query: Annotated[str, typer.Option("--query", help="arXiv search_query, e.g. cat:cs.CL")] = "cat:cs.LG",
+    file: Annotated[Path | None, typer.Option("--file", help="A saved /api/query Atom response.")] = None,
+    max_results: Annotated[int, typer.Option("--max", min=1, max=2000)] = 100,
+) -> None:
+    """Fetch the newest arXiv papers for a query (or read a saved response)."""
+
+    async def work(opened: App) -> IngestReport:
+        if file is not None:
+            return await _with_progress(ingest_file(opened.store, opened.index, "arxiv", file))
+        return await ingest_arxiv(opened.store, opened.index, opened.arxiv, query, max_results)
+
+    _report(_run(work))
+
+
+@ingest_app.command("sample")
+def ingest_sample_command() -> None:
+    """Load the bundled sample papers (works offline)."""
+    _report(_run(lambda opened: ingest_sample(opened.store, opened.index)))
+
+
+async def _with_progress(work: Coroutine[Any, Any, IngestReport]) -> IngestReport:
+    if not sys.stderr.isatty():
+        return await work
+    with Progress(transient=True) as progress:
+        progress.add_task("Ingesting…", total=None)
+        return await work
+
+
+def _parse_day(text: str | None) -> date:
+    if text is None:
+        return utc_now().date()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise _fail(f"--date must look like 2026-11-27, got {text!r}") from None
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Recreate the search index from the database."""
+    count = _run(lambda opened: opened.index.rebuild(opened.store))
+    typer.echo(f"Search index rebuilt: {count} papers.")
+
+
+@db_app.command("backup")
+def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy.")]) -> None:
+    """Write a consistent copy of the database (safe while the bot runs)."""
+    _run(lambda opened: opened.store.backup(path))
+    typer.echo(f"Backed up to {path}.")

@@ -1,0 +1,355 @@
+"""The platform-neutral core: a ``Command`` in, a ``Reply`` out, for every ``/papers`` verb.
+
+Handlers return their reply; a raised ``UserError`` becomes a friendly error notice, and anything
+unexpected is logged with its traceback and answered with an apology, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from bot.digests import DEFAULT_TOP_N, DigestPlanner
+from bot.ids import parse_paper_ref
+from bot.models import ChannelRef, Paper
+from bot.ports import PaperLookup
+from bot.query import QueryError, parse_query
+from bot.ranking import rank_trending
+from bot.replies import (
+    Command,
+    Notice,
+    PaperCard,
+    PaperDetail,
+    PaperList,
+    Reply,
+    VoteRecorded,
+    shorten,
+)
+from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule, schedule_from_row
+from bot.search import SearchIndex
+from bot.storage import Store, utc_now
+from bot.topics import MAX_TOPICS_PER_CHANNEL
+
+log = logging.getLogger(__name__)
+
+SEARCH_PAGE_SIZE = 5
+MAX_COMMAND_LENGTH = 1000
+SHARE_FLAG = "--share"
+
+Handler = Callable[["Paperboy", Command, str], Awaitable[Reply]]
+
+
+class UserError(Exception):
+    """Something the person can fix; the message is shown to them as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    manages_channel: bool = False  # changes channel settings; platforms may restrict it
+
+
+COMMANDS: dict[str, CommandSpec] = {}
+_ALIASES = {"find": "search", "sub": "subscribe", "unsub": "unsubscribe", "upvote": "vote",
+            "topics": "subscriptions", "list": "subscriptions", "?": "help"}  # fmt: skip
+
+
+def command(
+    name: str, usage: str, summary: str, *, manages_channel: bool = False
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = CommandSpec(name, usage, summary, handler, manages_channel)
+        return handler
+
+    return register
+
+
+def split_command(text: str) -> tuple[str, str]:
+    """``"/papers search foo bar"`` → ``("search", "foo bar")``; empty text means help."""
+    text = text.strip()
+    if text.lower().startswith("/papers"):
+        text = text[len("/papers") :].strip()
+    if not text:
+        return "help", ""
+    name, _, args = text.partition(" ")
+    name = name.lower()
+    return _ALIASES.get(name, name), args.strip()
+
+
+@dataclass
+class Paperboy:
+    """The bot's brain. Adapters call :meth:`handle`; the scheduler uses the same store and index."""
+
+    store: Store
+    index: SearchIndex
+    lookup: PaperLookup | None = None
+    clock: Callable[[], datetime] = utc_now
+    _lookups: dict[str, asyncio.Future[Paper | None]] = field(default_factory=dict)
+
+    async def handle(self, cmd: Command) -> Reply:
+        name = "?"
+        try:
+            if len(cmd.text) > MAX_COMMAND_LENGTH:
+                raise UserError(f"That is too long for me ({len(cmd.text)} characters). Keep it under {MAX_COMMAND_LENGTH}.")
+            name, args = split_command(cmd.text)
+            spec = COMMANDS.get(name)
+            if spec is None:
+                raise UserError(_unknown_command(name))
+            return await spec.handler(self, cmd, args)
+        except (UserError, QueryError, ScheduleError) as error:
+            log.info("command %r from %s in %s refused: %s", name, cmd.user, cmd.channel, error)
+            return Notice(str(error), kind="error")
+        except Exception:
+            log.exception("command %r failed in %s", name, cmd.channel)
+            return Notice("Sorry, something went wrong on my side. It is logged; please try again in a moment.", kind="error")
+
+    # -- helpers shared by the handlers -----------------------------------------------------
+
+    async def find_paper(self, text: str) -> Paper:
+        """The paper named by an id or a URL, from the store or, failing that, a live lookup."""
+        ref = parse_paper_ref(text.split()[0] if text.split() else "")
+        if ref is None:
+            raise UserError(
+                f"`{shorten(text, 60) or '(nothing)'}` is not a paper id or link. Use an arXiv id "
+                "like `2401.01234`, or an arxiv.org / huggingface.co/papers link."
+            )
+        paper = await self.store.get_paper(ref.id)
+        if paper is None:
+            paper = await self._look_up(ref.id)
+        if paper is None:
+            raise UserError(f"I could not find paper `{ref.id}` on arXiv. Check the id and try again.")
+        return paper
+
+    async def _look_up(self, paper_id: str) -> Paper | None:
+        if self.lookup is None or paper_id.startswith("sample-"):
+            return None
+        # Two people pasting the same new link at once share one live lookup.
+        pending = self._lookups.get(paper_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch_and_store(paper_id))
+            self._lookups[paper_id] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(paper_id, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch_and_store(self, paper_id: str) -> Paper | None:
+        assert self.lookup is not None
+        try:
+            found = await self.lookup.lookup([paper_id])
+        except Exception as error:  # a source outage must read as "not now", not as a crash
+            log.warning("live lookup of %s failed: %s", paper_id, error)
+            raise UserError(f"arXiv did not answer for `{paper_id}` just now. Please try again in a minute.") from None
+        paper = next((p for p in found if p.id == paper_id), None)
+        if paper is not None:
+            await self.store.upsert_papers([paper], now=self.clock())
+            await self.index.catch_up(self.store)
+        return paper
+
+    async def search(self, channel: ChannelRef, text: str, *, limit: int) -> PaperList:
+        """Relevance-ranked papers for a query typed by a person, with this team's votes."""
+        if not text.strip():
+            raise UserError(
+                "What should I search for? Try `search diffusion transformers` or "
+                '`search "chain of thought" since:2024`.'
+            )
+        query = parse_query(text)
+        page = await asyncio.to_thread(self.index.search, query, limit=limit)
+        papers = await self.store.get_papers([hit.paper_id for hit in page.hits])
+        votes = await self.store.vote_counts(channel, list(papers))
+        cards = tuple(
+            PaperCard(
+                papers[hit.paper_id], team_votes=votes.get(hit.paper_id, 0),
+                snippet=hit.snippet, score=hit.score,
+            )
+            for hit in page.hits
+            if hit.paper_id in papers
+        )  # fmt: skip
+        more = None
+        if page.total > len(cards):
+            more = (
+                f"Showing {len(cards)} of {page.total}. Narrow it with more words, "
+                '`"a phrase"`, `cat:` or `since:`.'
+            )
+        return PaperList(
+            f"Results for {query}", cards, total=page.total,
+            empty_text=f"No papers match {query}. Try fewer or broader words.", more_hint=more,
+        )  # fmt: skip
+
+    async def cards(self, channel: ChannelRef, papers: Sequence[Paper]) -> list[PaperCard]:
+        votes = await self.store.vote_counts(channel, [p.id for p in papers])
+        return [PaperCard(p, team_votes=votes.get(p.id, 0)) for p in papers]
+
+    async def card(self, channel: ChannelRef, paper: Paper) -> PaperCard:
+        return (await self.cards(channel, [paper]))[0]
+
+
+def _unknown_command(name: str) -> str:
+    close = difflib.get_close_matches(name, list(COMMANDS) + list(_ALIASES), n=1)
+    hint = f" Did you mean `{_ALIASES.get(close[0], close[0])}`?" if close else ""
+    return f"I don't know the command `{shorten(name, 40)}`.{hint} Type `help` to see what I can do."
+
+
+# -- the verbs ------------------------------------------------------------------------------
+
+
+@command("help", "help", "Show what Paperboy can do.")
+async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    lines = tuple(f"`{spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
+    query_help = (
+        "Search and topics understand: words (all must match), `\"exact phrase\"`, `-exclude`, "
+        "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
+    )
+    return Notice("Paperboy brings research papers to this channel.", lines=(*lines, query_help))
+
+
+@command("search", "search <query> [--share]", "Find papers, best match first.")
+async def _search(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    share = SHARE_FLAG in args.split()
+    text = " ".join(word for word in args.split() if word != SHARE_FLAG)
+    result = await bot.search(cmd.channel, text, limit=SEARCH_PAGE_SIZE)
+    return PaperList(result.title, result.cards, result.total, result.empty_text,
+                     result.more_hint, public=share)  # fmt: skip
+
+
+@command("show", "show <id or link>", "Show one paper in full.")
+async def _show(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    paper = await bot.find_paper(args)
+    return PaperDetail(await bot.card(cmd.channel, paper))
+
+
+@command("trending", "trending [today|week]", "The most upvoted new papers.")
+async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    span = (args or "today").lower()
+    days = {"today": 1, "day": 1, "week": 7}.get(span)
+    if days is None:
+        raise UserError("Use `trending today` or `trending week`.")
+    now = bot.clock()
+    papers = await bot.store.papers_published_since(now - timedelta(days=days), limit=2000)
+    if not papers and days == 1:
+        papers = await bot.store.papers_published_since(now - timedelta(days=3), limit=2000)
+    votes = await bot.store.vote_counts(cmd.channel, [p.id for p in papers])
+    top = rank_trending(papers, votes, now)[:10]
+    cards = tuple(PaperCard(p, team_votes=votes.get(p.id, 0)) for p in top)
+    label = "today" if days == 1 else "this week"
+    return PaperList(f"Trending {label}", cards, total=len(papers),
+                     empty_text=f"No new papers {label} yet. Fetch some with `paperboy ingest hf`.")  # fmt: skip
+
+
+@command("subscribe", "subscribe <topic query>", "Follow a topic in this channel.", manages_channel=True)
+async def _subscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    if not args:
+        raise UserError("Subscribe to what? E.g. `subscribe \"retrieval augmented\" OR RAG` or `subscribe cat:cs.CL`.")
+    query = parse_query(args)
+    current = await bot.store.subscriptions(cmd.channel)
+    if len(current) >= MAX_TOPICS_PER_CHANNEL:
+        raise UserError(f"This channel already follows {len(current)} topics, the most I keep. Remove one with `unsubscribe <n>`.")
+    subscription, created = await bot.store.add_subscription(cmd.channel, str(query), cmd.user, now=bot.clock())
+    if not created:
+        return Notice(f"This channel already follows `{subscription.query}`.")
+    return Notice(f"Subscribed this channel to `{subscription.query}` ({query.describe()}). New matching papers will show up in the daily picks.", kind="success", public=True)
+
+
+@command("unsubscribe", "unsubscribe <n|query>", "Stop following a topic here.", manages_channel=True)
+async def _unsubscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    subs = await bot.store.subscriptions(cmd.channel)
+    if not subs:
+        raise UserError("This channel follows no topics yet.")
+    target = None
+    if args.isdigit() and 1 <= int(args) <= len(subs):
+        target = subs[int(args) - 1]
+    elif args:
+        wanted = {args.strip().lower()}
+        try:
+            wanted.add(str(parse_query(args)).lower())
+        except QueryError:
+            pass
+        target = next((s for s in subs if s.query.lower() in wanted), None)
+    if target is None:
+        raise UserError(f"Which one? Use a number from 1 to {len(subs)} or the exact topic. See `subscriptions`.")
+    await bot.store.remove_subscription(target)
+    return Notice(f"Unsubscribed this channel from `{target.query}`.", kind="success", public=True)
+
+
+@command("subscriptions", "subscriptions", "List this channel's topics.")
+async def _subscriptions(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    subs = await bot.store.subscriptions(cmd.channel)
+    schedule = await channel_schedule(bot.store, cmd.channel)
+    if not subs:
+        return Notice("This channel follows no topics. Add one with `subscribe <topic>`.", lines=(schedule.describe(),))
+    lines = tuple(f"{n}. `{s.query}`" for n, s in enumerate(subs, start=1))
+    return Notice(f"This channel follows {len(subs)} topic{'s' if len(subs) != 1 else ''}:", lines=(*lines, schedule.describe()))
+
+
+@command("vote", "vote <id>", "Upvote a paper for your team (again to undo).")
+async def _vote(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    paper = await bot.find_paper(args)
+    voted, count = await bot.store.toggle_vote(cmd.channel, cmd.user, paper.id, now=bot.clock())
+    return VoteRecorded(PaperCard(paper, team_votes=count), voted)
+
+
+@command("share", "share <id or link> [comment]", "Share a paper with the team.")
+async def _share(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    target, _, comment = args.partition(" ")
+    paper = await bot.find_paper(target)
+    note = comment.strip() or None
+    await bot.store.add_share(cmd.channel, cmd.user, paper.id, note, now=bot.clock())
+    card = await bot.card(cmd.channel, paper)
+    shared = PaperCard(card.paper, card.team_votes, shared_by=(cmd.user,), comments=(note,) if note else ())
+    return PaperDetail(shared, public=True)
+
+
+@command("top", "top [week|month]", "The team's most upvoted papers.")
+async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    span = (args or "week").lower()
+    days = {"week": 7, "month": 30}.get(span)
+    if days is None:
+        raise UserError("Use `top week` or `top month`.")
+    voted = await bot.store.top_voted(cmd.channel, bot.clock() - timedelta(days=days), limit=10)
+    papers = await bot.store.get_papers([paper_id for paper_id, _ in voted])
+    cards = tuple(PaperCard(papers[i], team_votes=n) for i, n in voted if i in papers)
+    return PaperList(f"Your team's top papers this {span}", cards, total=len(cards),
+                     empty_text=f"Nobody upvoted a paper this {span}. Upvote one with `vote <id>`.")  # fmt: skip
+
+
+@command("digest", "digest", "Preview this channel's next daily picks.")
+async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    now = bot.clock()
+    schedule = await channel_schedule(bot.store, cmd.channel)
+    planner = DigestPlanner(bot.store, now)
+    since = now - timedelta(days=1)
+    await planner.prepare(since, await bot.store.subscriptions(cmd.channel))
+    row = await bot.store.channel_row(cmd.channel)
+    top_n = int(row["top_n"]) if row else DEFAULT_TOP_N
+    digest = await planner.daily(cmd.channel, since, top_n)
+    reply = digest.reply
+    if isinstance(reply, PaperList):
+        return PaperList(f"Preview: {reply.title}", reply.cards, reply.total, footer=schedule.describe())
+    assert isinstance(reply, Notice)
+    return Notice(f"Preview: {reply.text}", lines=(schedule.describe(),))
+
+
+@command("schedule", "schedule <HH:MM> <timezone> [weekdays|daily|off]", "When this channel gets its daily picks.", manages_channel=True)
+async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    if not args:
+        current = await channel_schedule(bot.store, cmd.channel)
+        return Notice(current.describe(), lines=("Change it with `schedule 09:00 Europe/Berlin weekdays` or `schedule off`.",))
+    schedule = parse_schedule(args)
+    if schedule.days == "off":
+        await bot.store.update_channel(cmd.channel, digest_days="off", schedule_set=1)
+    else:
+        await bot.store.update_channel(
+            cmd.channel, digest_time=f"{schedule.at:%H:%M}", timezone=schedule.timezone,
+            digest_days=schedule.days, schedule_set=1, paused_reason=None, failures=0,
+        )  # fmt: skip
+    return Notice(f"Done. {schedule.describe()}", kind="success", public=True)
+
+
+async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule:
+    row = await store.channel_row(channel)
+    return schedule_from_row(row) if row else ChannelSchedule(time(9, 0), "UTC", "weekdays")

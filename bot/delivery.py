@@ -1,0 +1,180 @@
+"""Posting due digests exactly once: claim in the database, post, then mark done.
+
+A claim is taken before posting and released only when the post certainly did not go out (an
+error before delivery, or cancellation), so a restart in the middle of a fan-out finishes the
+remaining channels and never repeats one that was posted. A claim left behind by a hard kill
+mid-post is not retried: posting twice is worse than missing once, and it is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.digests import DAILY, DigestPlanner, weekly_digest
+from bot.models import ChannelRef
+from bot.ports import DeliveryError, Poster
+from bot.scheduling import DuePeriod, due_periods, schedule_from_row
+from bot.storage import Store, from_iso
+
+log = logging.getLogger(__name__)
+
+GRACE = timedelta(hours=6)
+PAUSE_AFTER_FAILURES = 3
+POST_TIMEOUT = 120.0
+_SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    channel_id: int
+    ref: ChannelRef
+    due: DuePeriod
+    top_n: int
+    quiet_notice: bool
+
+
+@dataclass
+class DeliveryReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{n} {what}" for what, n in sorted(self.outcomes.items())) or "nothing due"
+
+
+@dataclass
+class DigestDelivery:
+    """Finds the digests due now and posts them through each platform's poster."""
+
+    store: Store
+    posters: Mapping[str, Poster]
+    concurrency: int = 8
+    grace: timedelta = GRACE
+    post_timeout: float = POST_TIMEOUT
+
+    async def run_due(self, now: datetime) -> DeliveryReport:
+        report = DeliveryReport()
+        jobs = await self._due_jobs(now, report)
+        if not jobs:
+            return report
+        daily = [job for job in jobs if job.due.kind == DAILY]
+        planner = await self._planner(now, daily)
+        quiet = await quiet_reason(self.store, now)
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: _Job) -> None:
+            async with limit:
+                report.outcomes[await self._deliver(job, planner, now, quiet)] += 1
+
+        await asyncio.gather(*(one(job) for job in jobs))
+        log.info("digest run at %s: %s", now.isoformat(timespec="minutes"), report)
+        return report
+
+    async def _due_jobs(self, now: datetime, report: DeliveryReport) -> list[_Job]:
+        jobs = []
+        for row in await self.store.scheduled_channels():
+            if row["platform"] not in self.posters:
+                continue  # that platform is not connected in this process
+            ref = ChannelRef(row["platform"], row["workspace"], row["channel"])
+            for due in due_periods(schedule_from_row(row), now, from_iso(row["created_at"])):
+                job = _Job(int(row["id"]), ref, due, int(row["top_n"]), bool(row["quiet_notice"]))
+                if await self.store.digest_run_status(job.channel_id, due.kind, due.period):
+                    continue
+                if now - due.due_at > self.grace:
+                    await self._skip_missed(job, now)
+                    report.outcomes["missed"] += 1
+                    continue
+                jobs.append(job)
+        return jobs
+
+    async def _skip_missed(self, job: _Job, now: datetime) -> None:
+        if await self.store.claim_digest(job.channel_id, job.due.kind, job.due.period, now):
+            late = now - job.due.due_at
+            await self.store.finish_digest(
+                job.channel_id, job.due.kind, job.due.period, "skipped", now,
+                detail=f"missed by {late}, beyond the {self.grace} grace period",
+            )  # fmt: skip
+            log.warning("skipped %s digest %s for %s: due %s, now %s is past the grace period",
+                        job.due.kind, job.due.period, job.ref, job.due.due_at, now)  # fmt: skip
+
+    async def _planner(self, now: datetime, daily: list[_Job]) -> DigestPlanner:
+        planner = DigestPlanner(self.store, now)
+        if daily:
+            oldest = min([await self._since(job) for job in daily])
+            wanted = {job.ref for job in daily}
+            subscriptions = [s for s in await self.store.all_subscriptions() if s.channel in wanted]
+            await planner.prepare(oldest, subscriptions)
+        return planner
+
+    async def _since(self, job: _Job) -> datetime:
+        last = await self.store.last_digest_at(job.channel_id, job.due.kind)
+        fallback = job.due.due_at - timedelta(days=1)
+        return max(last, job.due.due_at - timedelta(days=4)) if last else fallback
+
+    async def _deliver(
+        self, job: _Job, planner: DigestPlanner, now: datetime, quiet: str | None
+    ) -> str:
+        kind, period = job.due.kind, job.due.period
+        if not await self.store.claim_digest(job.channel_id, kind, period, now):
+            return "already claimed"
+        try:
+            if kind == DAILY:
+                digest = await planner.daily(job.ref, await self._since(job), job.top_n, quiet)
+            else:
+                digest = await weekly_digest(self.store, job.ref, now)
+            if digest.is_empty and kind == DAILY and not job.quiet_notice:
+                await self.store.finish_digest(job.channel_id, kind, period, "done", now, "quiet")
+                return "quiet"
+            await asyncio.wait_for(self.posters[job.ref.platform].post(job.ref, digest.reply),
+                                   timeout=self.post_timeout)  # fmt: skip
+        except DeliveryError as error:
+            return await self._failed(job, error, now)
+        except (Exception, asyncio.CancelledError) as error:
+            # Nothing was delivered: give the claim back so the next tick (or restart) retries.
+            await asyncio.shield(self.store.release_digest(job.channel_id, kind, period))
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            log.warning("%s digest for %s not posted, will retry: %r", kind, job.ref, error)
+            return "retry"
+        await self.store.finish_digest(
+            job.channel_id, kind, period, "done", now, posted_ids=digest.paper_ids
+        )
+        await self.store.record_delivery_success(job.channel_id)
+        return "posted"
+
+    async def _failed(self, job: _Job, error: DeliveryError, now: datetime) -> str:
+        kind, period = job.due.kind, job.due.period
+        if not error.permanent:
+            await self.store.release_digest(job.channel_id, kind, period)
+            log.warning("%s digest for %s delayed: %s", kind, job.ref, error.reason)
+            return "retry"
+        await self.store.finish_digest(job.channel_id, kind, period, "failed", now, error.reason)
+        paused = await self.store.record_delivery_failure(
+            job.channel_id, error.reason, PAUSE_AFTER_FAILURES
+        )
+        log.warning("%s digest for %s failed: %s%s", kind, job.ref, error.reason,
+                    "; schedule paused" if paused else "")  # fmt: skip
+        return "failed"
+
+
+async def quiet_reason(store: Store, now: datetime) -> str | None:
+    """Why there may be nothing new today, for the one-line notice: a source down, or a weekend."""
+    down = []
+    for row in await store.source_status():
+        failed_at = row["last_error_at"]
+        if failed_at and (row["last_success"] is None or failed_at > row["last_success"]):
+            down.append(_SOURCE_NAMES.get(row["source"], row["source"]))
+    if down:
+        return f"{' and '.join(down)} did not answer at the last fetch; I will catch up when it is back."
+    if now.weekday() >= 5:
+        return "arXiv does not announce new papers on weekends."
+    return None
+
+
+def channel_ref(row: sqlite3.Row) -> ChannelRef:
+    return ChannelRef(row["platform"], row["workspace"], row["channel"])

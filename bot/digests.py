@@ -1,0 +1,140 @@
+"""What goes into a digest: the daily trending picks and the weekly team digest.
+
+Deciding *when* a digest is due lives in ``bot.scheduling``; this module only decides *what* it
+says, so ``/papers digest`` can preview exactly what the scheduler would post.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.models import ChannelRef, Paper, Subscription
+from bot.ranking import rank_trending
+from bot.replies import Notice, PaperCard, PaperList, Reply
+from bot.storage import Store
+from bot.topics import match_subscriptions, topics_by_paper
+
+DAILY = "daily"
+WEEKLY = "weekly"
+DEFAULT_TOP_N = 5
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A digest ready to post, and the papers to remember as posted once it is out."""
+
+    kind: str
+    reply: Reply
+    paper_ids: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.paper_ids
+
+
+@dataclass(slots=True)
+class DigestPlanner:
+    """Plans daily picks for many channels from one pool of candidate papers.
+
+    ``prepare`` loads the papers seen since the oldest point any channel needs and matches every
+    distinct topic against them once; ``daily`` then only filters and ranks per channel.
+    """
+
+    store: Store
+    now: datetime
+    _pool: list[Paper] = field(default_factory=list)
+    _reasons_by_channel: dict[ChannelRef, dict[str, list[str]]] = field(default_factory=dict)
+    _topics_by_channel: dict[ChannelRef, list[Subscription]] = field(default_factory=dict)
+
+    async def prepare(self, since: datetime, subscriptions: Sequence[Subscription]) -> None:
+        self._pool = await self.store.papers_published_since(since)
+        matches = await match_subscriptions(self._pool, subscriptions)
+        grouped: dict[ChannelRef, list[Subscription]] = defaultdict(list)
+        for subscription in subscriptions:
+            grouped[subscription.channel].append(subscription)
+        self._topics_by_channel = dict(grouped)
+        self._reasons_by_channel = {
+            channel: topics_by_paper(subs, matches) for channel, subs in grouped.items()
+        }
+
+    async def daily(
+        self, channel: ChannelRef, since: datetime, top_n: int = DEFAULT_TOP_N,
+        quiet_reason: str | None = None,
+    ) -> Digest:  # fmt: skip
+        """The channel's picks among papers since ``since`` it has not been sent before."""
+        posted = await self.store.posted_paper_ids(channel, DAILY)
+        fresh = [p for p in self._pool if _is_new(p, since) and p.id not in posted]
+        topics = self._topics_by_channel.get(channel, [])
+        reasons = self._reasons_by_channel.get(channel, {})
+        if topics:
+            fresh = [p for p in fresh if p.id in reasons]
+        votes = await self.store.vote_counts(channel, [p.id for p in fresh])
+        picks = rank_trending(fresh, votes, self.now)[:top_n]
+        if not picks:
+            return Digest(DAILY, _nothing_new(since, bool(topics), quiet_reason))
+        cards = tuple(
+            PaperCard(p, team_votes=votes.get(p.id, 0), reason=_why(p, reasons.get(p.id)))
+            for p in picks
+        )
+        title = "Today's picks for your topics" if topics else "Today's trending papers"
+        reply = PaperList(title, cards, total=len(cards), public=True)
+        return Digest(DAILY, reply, tuple(p.id for p in picks))
+
+
+async def weekly_digest(store: Store, channel: ChannelRef, now: datetime, limit: int = 10) -> Digest:
+    """The papers the team shared and voted up in the last seven days, most voted first."""
+    since = now - WEEK
+    shares = await store.shares_since(channel, since)
+    voted = await store.top_voted(channel, since, limit=50)
+    sharers: dict[str, list[str]] = defaultdict(list)
+    comments: dict[str, list[str]] = defaultdict(list)
+    for share in shares:
+        if share.user not in sharers[share.paper_id]:
+            sharers[share.paper_id].append(share.user)
+        if share.comment:
+            comments[share.paper_id].append(share.comment)
+    ids = list(dict.fromkeys([paper_id for paper_id, _ in voted] + list(sharers)))
+    if not ids:
+        text = "Weekly team digest: nobody shared or upvoted a paper this week. Share one with `share <id or link>`."
+        return Digest(WEEKLY, Notice(text, public=True))
+    votes = await store.vote_counts(channel, ids)
+    papers = await store.get_papers(ids)
+    ranked = sorted(
+        (papers[i] for i in ids if i in papers),
+        key=lambda p: (-votes.get(p.id, 0), -len(sharers.get(p.id, [])), p.id),
+    )[:limit]
+    cards = tuple(
+        PaperCard(
+            p, team_votes=votes.get(p.id, 0), shared_by=tuple(sharers.get(p.id, [])),
+            comments=tuple(comments.get(p.id, [])),
+        )
+        for p in ranked
+    )  # fmt: skip
+    reply = PaperList("This week's team digest", cards, total=len(ids), public=True)
+    return Digest(WEEKLY, reply, tuple(p.id for p in ranked))
+
+
+def _is_new(paper: Paper, since: datetime) -> bool:
+    seen = paper.first_seen or paper.published
+    return seen >= since or paper.published >= since
+
+
+def _why(paper: Paper, topics: list[str] | None) -> str:
+    if topics:
+        quoted = ", ".join(f"`{topic}`" for topic in topics[:3])
+        return f"Matches your topic {quoted}" if len(topics) == 1 else f"Matches your topics {quoted}"
+    if paper.hf_upvotes:
+        return f"Trending: {paper.hf_upvotes} upvotes on Hugging Face"
+    return "New today"
+
+
+def _nothing_new(since: datetime, has_topics: bool, quiet_reason: str | None) -> Notice:
+    what = "matching this channel's topics" if has_topics else "to pick"
+    text = f"No new papers {what} since {since:%a %d %b %H:%M} UTC."
+    if quiet_reason:
+        text = f"{text} {quiet_reason}"
+    return Notice(text, public=True)

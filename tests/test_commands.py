@@ -1,0 +1,219 @@
+"""The /papers verbs, as a person in a channel sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import COMMANDS, Paperboy
+from bot.models import ChannelRef, Paper
+from bot.replies import Command, Notice, PaperDetail, PaperList, Reply, VoteRecorded
+from tests.conftest import GENERAL, Chat, Clock
+from tests.papers import paper
+
+Ask = Callable[..., Awaitable[Reply]]
+OTHER_TEAM = ChannelRef("console", "team-b", "general")
+
+
+async def test_help_lists_every_command(chat: Chat) -> None:
+    text = await chat("help")
+    for name in COMMANDS:
+        assert f"`{name}" in text
+
+
+async def test_empty_command_shows_help(chat: Chat) -> None:
+    assert "search <query>" in await chat("   ")
+
+
+async def test_unknown_command_suggests_the_closest_one(chat: Chat) -> None:
+    text = await chat("serch attention")
+    assert "don't know the command `serch`" in text
+    assert "`search`" in text
+
+
+async def test_search_ranks_by_relevance_with_title_authors_link_and_marked_words(ask: Ask) -> None:
+    reply = await ask("search attention sinks")
+    assert isinstance(reply, PaperList)
+    first = reply.cards[0]
+    assert first.paper.title == "Efficient Streaming Language Models with Attention Sinks"
+    assert first.paper.abs_url == f"https://arxiv.org/abs/{first.paper.id}"
+    assert first.snippet is not None and first.snippet.spans
+    assert not reply.public
+
+
+async def test_search_with_share_flag_is_posted_in_channel(ask: Ask) -> None:
+    reply = await ask("search retrieval --share")
+    assert isinstance(reply, PaperList) and reply.public
+    assert reply.cards
+
+
+async def test_search_with_nothing_found_says_so_kindly(chat: Chat) -> None:
+    assert "No papers match" in await chat("search quantum chromodynamics lattice")
+
+
+async def test_search_without_a_query_explains_what_to_type(chat: Chat) -> None:
+    text = await chat("search")
+    assert "What should I search for?" in text
+
+
+async def test_show_accepts_ids_versions_and_links(ask: Ask) -> None:
+    for text in (paper(3).id, f"{paper(3).id}v2", f"https://huggingface.co/papers/{paper(3).id}"):
+        reply = await ask(f"show {text}")
+        assert isinstance(reply, PaperDetail)
+        assert reply.card.paper.id == paper(3).id
+
+
+async def test_show_an_unknown_paper_without_a_lookup_says_it_was_not_found(chat: Chat) -> None:
+    assert "could not find paper `2401.99999`" in await chat("show 2401.99999")
+    assert "is not a paper id or link" in await chat("show banana")
+
+
+async def test_vote_toggles_and_counts_per_team(ask: Ask) -> None:
+    first = await ask(f"vote {paper(1).id}", user="alice")
+    second = await ask(f"vote {paper(1).id}", user="bob")
+    elsewhere = await ask(f"vote {paper(1).id}", user="carol", channel=OTHER_TEAM)
+    undo = await ask(f"vote {paper(1).id}", user="alice")
+    assert isinstance(first, VoteRecorded) and first.voted and first.card.team_votes == 1
+    assert isinstance(second, VoteRecorded) and second.card.team_votes == 2
+    assert isinstance(elsewhere, VoteRecorded) and elsewhere.card.team_votes == 1
+    assert isinstance(undo, VoteRecorded) and not undo.voted and undo.card.team_votes == 1
+
+
+async def test_share_posts_the_card_in_channel_and_feeds_the_weekly_top(ask: Ask, chat: Chat) -> None:
+    reply = await ask(f"share https://arxiv.org/abs/{paper(5).id}v1 great RAG baseline", user="bob")
+    assert isinstance(reply, PaperDetail) and reply.public
+    assert reply.card.shared_by == ("bob",)
+    assert reply.card.comments == ("great RAG baseline",)
+    await ask(f"vote {paper(5).id}", user="alice")
+    assert paper(5).title in await chat("top week")
+
+
+async def test_top_is_empty_until_someone_votes(chat: Chat) -> None:
+    assert "Nobody upvoted" in await chat("top month")
+    assert "Use `top week` or `top month`" in await chat("top year")
+
+
+async def test_trending_orders_by_score(ask: Ask) -> None:
+    reply = await ask("trending today")
+    assert isinstance(reply, PaperList)
+    assert reply.cards[0].paper.id == paper(1).id  # most upvotes and newest
+
+
+async def test_team_votes_lift_a_paper_in_trending(ask: Ask) -> None:
+    before = await ask("trending week")
+    for user in ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p"):
+        await ask(f"vote {paper(8).id}", user=user)
+    after = await ask("trending week")
+    assert isinstance(before, PaperList) and isinstance(after, PaperList)
+    rank = [c.paper.id for c in after.cards].index(paper(8).id)
+    assert rank < [c.paper.id for c in before.cards].index(paper(8).id)
+
+
+async def test_subscribe_list_and_unsubscribe(chat: Chat) -> None:
+    assert "Subscribed this channel to `\"attention sinks\" OR retrieval`" in await chat(
+        'subscribe "attention sinks" OR retrieval'
+    )
+    assert "already follows" in await chat('subscribe "attention sinks" OR retrieval')
+    await chat("subscribe cat:cs.CV")
+    listing = await chat("subscriptions")
+    assert "1. `\"attention sinks\" OR retrieval`" in listing and "2. `cat:cs.cv`" in listing.lower()
+    assert "Unsubscribed" in await chat("unsubscribe 1")
+    assert "Unsubscribed" in await chat("unsubscribe cat:cs.CV")
+    assert "follows no topics" in await chat("subscriptions")
+
+
+async def test_subscriptions_belong_to_their_channel(chat: Chat) -> None:
+    await chat("subscribe diffusion")
+    assert "follows no topics" in await chat("subscriptions", channel=OTHER_TEAM)
+
+
+async def test_bad_topics_get_a_friendly_error(chat: Chat) -> None:
+    assert "Subscribe to what?" in await chat("subscribe")
+    text = await chat("subscribe -everything")
+    assert text.startswith("✗")
+
+
+async def test_schedule_is_validated_and_saved(chat: Chat) -> None:
+    assert "at 08:30 (Europe/Berlin)" in await chat("schedule 08:30 europe/berlin weekdays")
+    assert "at 08:30 (Europe/Berlin)" in await chat("subscriptions")
+    assert "not a time" in await chat("schedule 25:99 UTC")
+    bad_zone = await chat("schedule 09:00 Europe/Berln")
+    assert "not a timezone I know" in bad_zone and "Europe/Berlin" in bad_zone
+    assert "Daily picks are off" in await chat("schedule off")
+
+
+async def test_digest_preview_picks_topic_matches_with_reasons(ask: Ask) -> None:
+    await ask("subscribe retrieval")
+    reply = await ask("digest")
+    assert isinstance(reply, PaperList)
+    assert reply.cards and all("retrieval" in (c.reason or "") for c in reply.cards)
+    assert {c.paper.id for c in reply.cards} <= {paper(3).id, paper(5).id, paper(7).id}
+
+
+async def test_digest_preview_without_topics_shows_trending(ask: Ask) -> None:
+    reply = await ask("digest")
+    assert isinstance(reply, PaperList)
+    assert len(reply.cards) == 5
+
+
+async def test_digest_preview_says_so_when_nothing_is_new(ask: Ask, clock: Clock) -> None:
+    clock.now += timedelta(days=5)
+    reply = await ask("digest")
+    assert isinstance(reply, Notice) and "No new papers" in reply.text
+
+
+class _Lookup:
+    def __init__(self, papers: Sequence[Paper]) -> None:
+        self.papers = {p.id: p for p in papers}
+        self.calls: list[list[str]] = []
+
+    async def lookup(self, paper_ids: Sequence[str]) -> list[Paper]:
+        self.calls.append(list(paper_ids))
+        return [self.papers[i] for i in paper_ids if i in self.papers]
+
+
+async def test_an_unknown_paper_is_looked_up_once_stored_and_searchable(bot: Paperboy) -> None:
+    fresh = paper(1, id="0001.09999", title="Lookup-only paper about holography", hf_upvotes=0)
+    lookup = _Lookup([fresh])
+    bot.lookup = lookup
+    ask = lambda text: bot.handle(Command(GENERAL, "alice", text))  # noqa: E731
+    shown = await ask("show https://arxiv.org/abs/0001.09999v1")
+    assert isinstance(shown, PaperDetail) and shown.card.paper.title == fresh.title
+    await ask("show 0001.09999")
+    assert lookup.calls == [["0001.09999"]]
+    found = await ask("search holography")
+    assert isinstance(found, PaperList) and found.cards[0].paper.id == "0001.09999"
+
+
+async def test_a_failing_lookup_is_a_friendly_message(bot: Paperboy) -> None:
+    class Down:
+        async def lookup(self, paper_ids: Sequence[str]) -> list[Paper]:
+            raise TimeoutError("arXiv timed out")
+
+    bot.lookup = Down()
+    reply = await bot.handle(Command(GENERAL, "alice", "show 2401.00001"))
+    assert isinstance(reply, Notice) and reply.kind == "error"
+    assert "did not answer" in reply.text
+
+
+async def test_an_internal_failure_is_an_apology_not_a_traceback(bot: Paperboy) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database exploded at line 42")
+
+    bot.store.subscriptions = broken  # type: ignore[method-assign]
+    reply = await bot.handle(Command(GENERAL, "alice", "subscriptions"))
+    assert isinstance(reply, Notice) and reply.kind == "error"
+    assert "something went wrong" in reply.text
+    assert "exploded" not in reply.text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200) | st.sampled_from(sorted(COMMANDS)).flatmap(
+    lambda name: st.text(max_size=80).map(lambda rest: f"{name} {rest}")))  # fmt: skip
+async def test_no_typed_string_crashes_a_command(bot: Paperboy, text: str) -> None:
+    reply = await bot.handle(Command(GENERAL, "fuzzer", text))
+    if isinstance(reply, Notice) and reply.kind == "error":
+        assert "something went wrong" not in reply.text

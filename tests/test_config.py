@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+
+def test_defaults_need_no_environment(tmp_path: Path) -> None:
+    settings = Settings.from_environ({}, env_file=None)
+    assert settings.db_path == Path("paperboy.db")
+    assert settings.search_index_path == Path("paperboy.db.index")
+    assert settings.hf_url == "https://huggingface.co"
+    assert settings.arxiv_url == "https://export.arxiv.org"
+    assert settings.slack_bot_token is None
+
+
+def test_environment_overrides_dotenv(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PAPERBOY_DB=from-dotenv.db\nPAPERBOY_HF_URL=http://127.0.0.1:9/\n")
+    settings = Settings.from_environ({"PAPERBOY_DB": "from-env.db"}, env_file=env_file)
+    assert settings.db_path == Path("from-env.db")
+    assert settings.hf_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PAPERBOY_HF_URL", "ftp://x", "PAPERBOY_HF_URL must start with http"),
+        ("PAPERBOY_LOG_LEVEL", "LOUD", "PAPERBOY_LOG_LEVEL must be"),
+        ("PAPERBOY_HTTP_TIMEOUT", "-1", "PAPERBOY_HTTP_TIMEOUT must be positive"),
+        ("DISCORD_GUILD_ID", "abc", "DISCORD_GUILD_ID must be a whole number"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_environ({name: value}, env_file=None)
+
+
+def test_secrets_never_show_in_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings.from_environ(
+        {"SLACK_BOT_TOKEN": "xoxb-very-secret", "DISCORD_TOKEN": "discord-secret"}, env_file=None
+    )
+    logging.getLogger("test").warning("settings: %s %r", settings, settings)
+    assert "very-secret" not in caplog.text and "discord-secret" not in caplog.text
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.value == "xoxb-very-secret"

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.models import ChannelRef
+from bot.storage import Store, StorageError, migrations
+from tests.papers import NOW, paper, seed_papers
+
+TEAM_A = ChannelRef("slack", "T-A", "C1")
+TEAM_B = ChannelRef("slack", "T-B", "C1")
+
+
+async def test_new_database_uses_wal_foreign_keys_and_latest_schema(store: Store) -> None:
+    async with store._db.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+    async with store._db.execute("PRAGMA foreign_keys") as cursor:
+        assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
+    assert await store.schema_version() == migrations()[-1][0]
+
+
+async def test_database_from_first_version_upgrades_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    first_version, first_sql = migrations()[0]
+    with sqlite3.connect(path) as db:
+        db.executescript(first_sql)
+        db.execute(f"PRAGMA user_version = {first_version}")
+        db.execute(
+            "INSERT INTO papers (id, title, abstract, authors, published, first_seen, change_seq) "
+            "VALUES ('0001.00001', 'Kept', 'Abstract', '[]', '2026-01-01T00:00:00+00:00', "
+            "'2026-01-01T00:00:00+00:00', 1)"
+        )
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == migrations()[-1][0]
+        kept = await store.get_paper("0001.00001")
+        assert kept is not None and kept.title == "Kept"
+    finally:
+        await store.close()
+
+
+async def test_database_from_newer_version_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE future_things (x)")
+        db.execute("PRAGMA user_version = 999")
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="newer Paperboy"):
+        await Store.open(path)
+    assert path.read_bytes() == before
+
+
+async def test_reingesting_updates_in_place_and_never_duplicates(store: Store) -> None:
+    original = paper(1)
+    first = await store.upsert_papers([original], now=NOW)
+    again = await store.upsert_papers([original], now=NOW)
+    newer = dataclasses.replace(original, version=3, title="Streaming LLMs v3", hf_upvotes=500)
+    updated = await store.upsert_papers([newer], now=NOW)
+    stale = dataclasses.replace(original, version=2, title="An older title", on_hf=False,
+                                hf_upvotes=0, sources=frozenset({"arxiv"}))  # fmt: skip
+    await store.upsert_papers([stale], now=NOW)
+
+    assert (first.inserted, again.inserted, again.updated, updated.updated) == (1, 0, 0, 1)
+    stored = await store.get_paper(original.id)
+    assert stored is not None
+    assert stored.version == 3
+    assert stored.title == "Streaming LLMs v3"  # an older version never overwrites a newer one
+    assert stored.hf_upvotes == 500  # an arXiv record does not reset Hugging Face upvotes
+    assert stored.sources == {"hf", "arxiv"}
+    assert await store.count_papers() == 1
+
+
+async def test_every_change_moves_the_change_sequence_for_the_index(store: Store) -> None:
+    await store.upsert_papers(seed_papers(), now=NOW)
+    seq = await store.last_change_seq()
+    await store.upsert_papers([paper(2, hf_upvotes=99)], now=NOW)
+    changed = await store.papers_changed_after(seq)
+    assert [p.id for _, p in changed] == [paper(2).id]
+
+
+async def test_two_hundred_concurrent_votes_end_with_the_exact_count(store: Store) -> None:
+    await store.upsert_papers([paper(1)], now=NOW)
+    results = await asyncio.gather(
+        *(store.toggle_vote(TEAM_A, f"U{n}", paper(1).id) for n in range(200))
+    )
+    assert all(voted for voted, _ in results)
+    assert (await store.vote_counts(TEAM_A, [paper(1).id])) == {paper(1).id: 200}
+
+
+async def test_voting_twice_takes_the_vote_back(store: Store) -> None:
+    await store.upsert_papers([paper(1)], now=NOW)
+    assert await store.toggle_vote(TEAM_A, "U1", paper(1).id) == (True, 1)
+    assert await store.toggle_vote(TEAM_A, "U1", paper(1).id) == (False, 0)
+
+
+async def test_workspaces_never_see_each_others_votes_topics_or_shares(store: Store) -> None:
+    await store.upsert_papers([paper(1)], now=NOW)
+    await store.toggle_vote(TEAM_A, "U1", paper(1).id)
+    await store.add_subscription(TEAM_A, "attention sinks", "U1")
+    await store.add_share(TEAM_A, "U1", paper(1).id, "worth a read", now=NOW)
+
+    assert await store.vote_counts(TEAM_B, [paper(1).id]) == {}
+    assert await store.subscriptions(TEAM_B) == []
+    assert await store.shares_since(TEAM_B, NOW.replace(year=2000)) == []
+    assert len(await store.shares_since(TEAM_A, NOW.replace(year=2000))) == 1
+
+
+async def test_backup_is_a_consistent_copy_while_the_store_is_open(store: Store, tmp_path: Path) -> None:
+    await store.upsert_papers(seed_papers(), now=NOW)
+    target = tmp_path / "backup.db"
+    await store.backup(target)
+    copy = await Store.open(target)
+    try:
+        assert await copy.count_papers() == len(seed_papers())
+    finally:
+        await copy.close()
+    with pytest.raises(StorageError, match="already exists"):
+        await store.backup(target)
+
+
+async def test_a_failed_transaction_changes_nothing(store: Store) -> None:
+    await store.upsert_papers([paper(1)], now=NOW)
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as db:
+            await db.execute("DELETE FROM papers")
+            raise RuntimeError("boom")
+    assert await store.count_papers() == 1
