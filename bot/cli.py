@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.progress import Progress
@@ -40,19 +41,21 @@ def main() -> None:
     app()
 
 
-def _settings() -> Settings:
+def _settings(*, service: bool = False) -> Settings:
+    """Settings from the environment; one-shot commands log warnings only unless told otherwise."""
     try:
         settings = Settings.from_environ()
     except ConfigError as error:
-        _fail(str(error))
+        raise _fail(str(error)) from None
+    explicit = "PAPERBOY_LOG_LEVEL" in os.environ
     logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr,
+        level=settings.log_level if service or explicit else logging.WARNING, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )  # fmt: skip
     return settings
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.secho(f"paperboy: {message}", err=True, fg="red")
     raise typer.Exit(code)
 
@@ -241,3 +244,40 @@ def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy
     """Write a consistent copy of the database (safe while the bot runs)."""
     _run(lambda opened: opened.store.backup(path))
     typer.echo(f"Backed up to {path}.")
+
+
+@app.command()
+def status(
+    channel: Annotated[str | None, typer.Argument(help="Also show this channel's next digest.")] = None,
+) -> None:
+    """Last fetch per source, last error, papers stored, and a channel's next digest."""
+    from bot.commands import status_lines
+
+    try:
+        ref = _channel(channel) if channel else None
+    except ValueError as error:
+        raise _fail(str(error)) from None
+
+    async def work(opened: App) -> list[str]:
+        return await status_lines(opened.store, ref, utc_now())
+
+    typer.echo("\n".join(_run(work)))
+
+
+@app.command()
+def run(
+    slack_http: Annotated[bool, typer.Option("--slack-http", help="Serve Slack over HTTP (Events API) instead of Socket Mode.")] = False,
+    port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port for --slack-http.")] = 3000,
+    host: Annotated[str, typer.Option(help="HTTP interface for --slack-http.")] = "0.0.0.0",
+) -> None:
+    """Run the bot: Slack and Discord when configured (else the console), with scheduled fetches and digests."""
+    from adapters.runner import RunOptions, run_bot
+
+    settings = _settings(service=True)
+    options = RunOptions(slack_http=slack_http, host=host, port=port)
+    try:
+        asyncio.run(run_bot(settings, options))
+    except (StorageError, ConfigError) as error:
+        raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        pass

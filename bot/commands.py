@@ -341,10 +341,12 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
         return Notice(current.describe(), lines=("Change it with `schedule 09:00 Europe/Berlin weekdays` or `schedule off`.",))
     schedule = parse_schedule(args)
     if schedule.days == "off":
-        await bot.store.update_channel(cmd.channel, digest_days="off", schedule_set=1)
+        await bot.store.update_channel(
+            cmd.channel, now=bot.clock(), digest_days="off", schedule_set=1
+        )
     else:
         await bot.store.update_channel(
-            cmd.channel, digest_time=f"{schedule.at:%H:%M}", timezone=schedule.timezone,
+            cmd.channel, now=bot.clock(), digest_time=f"{schedule.at:%H:%M}", timezone=schedule.timezone,
             digest_days=schedule.days, schedule_set=1, paused_reason=None, failures=0,
         )  # fmt: skip
     return Notice(f"Done. {schedule.describe()}", kind="success", public=True)
@@ -353,3 +355,43 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
 async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule:
     row = await store.channel_row(channel)
     return schedule_from_row(row) if row else ChannelSchedule(time(9, 0), "UTC", "weekdays")
+
+
+@command("status", "status", "Sources, papers stored, and this channel's next digest.")
+async def _status(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    return Notice("Paperboy status", lines=tuple(await status_lines(bot.store, cmd.channel, bot.clock())))
+
+
+async def status_lines(store: Store, channel: ChannelRef | None, now: datetime) -> list[str]:
+    """Last fetch per source, last error, papers stored, and (for a channel) its next digest."""
+    lines = [f"Papers stored: {await store.count_papers()}"]
+    sources = {row["source"]: row for row in await store.source_status()}
+    for name, label in (("hf", "Hugging Face"), ("arxiv", "arXiv")):
+        row = sources.get(name)
+        ok = _when(row["last_success"]) if row else "never"
+        line = f"{label}: last successful fetch {ok}"
+        if row and row["last_error"]:
+            line += f"; last error {_when(row['last_error_at'])}: {shorten(row['last_error'], 160)}"
+        lines.append(line)
+    if channel is not None:
+        lines.append(await _next_digest_line(store, channel, now))
+    return lines
+
+
+async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) -> str:
+    row = await store.channel_row(channel)
+    schedule = await channel_schedule(store, channel)
+    if row is not None and row["paused_reason"]:
+        return f"Digests are paused here: {row['paused_reason']}. Run `schedule` again to resume."
+    subscribed = bool(await store.subscriptions(channel))
+    if schedule.days == "off" or not (subscribed or (row is not None and row["schedule_set"])):
+        return "No digests here yet: `subscribe <topic>` or `schedule 09:00 <timezone>` to start."
+    upcoming = schedule.next_run(now)
+    if upcoming is None:
+        return schedule.describe()
+    local = upcoming.astimezone(schedule.zone)
+    return f"Next daily picks: {local:%a %d %b %H:%M} {schedule.timezone} ({upcoming:%H:%M} UTC)."
+
+
+def _when(stamp: str | None) -> str:
+    return f"{stamp[:16].replace('T', ' ')} UTC" if stamp else "never"

@@ -127,7 +127,8 @@ class DigestDelivery:
                 digest = await planner.daily(job.ref, await self._since(job), job.top_n, quiet)
             else:
                 digest = await weekly_digest(self.store, job.ref, now)
-            if digest.is_empty and kind == DAILY and not job.quiet_notice:
+            # An empty weekly digest stays silent; an empty day gets one line unless turned off.
+            if digest.is_empty and (kind != DAILY or not job.quiet_notice):
                 await self.store.finish_digest(job.channel_id, kind, period, "done", now, "quiet")
                 return "quiet"
             await asyncio.wait_for(self.posters[job.ref.platform].post(job.ref, digest.reply),

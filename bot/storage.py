@@ -218,7 +218,9 @@ class Store:
             (ref.platform, ref.workspace, ref.channel),
         )
 
-    async def update_channel(self, ref: ChannelRef, **values: Any) -> None:
+    async def update_channel(
+        self, ref: ChannelRef, *, now: datetime | None = None, **values: Any
+    ) -> None:
         """Set schedule fields on a channel (names are columns of ``channels``)."""
         allowed = {
             "timezone", "digest_time", "digest_days", "schedule_set", "top_n",
@@ -227,7 +229,7 @@ class Store:
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown channel settings: {sorted(unknown)}")
-        channel_id = await self.channel_id(ref)
+        channel_id = await self.channel_id(ref, now)
         assignments = ", ".join(f"{name} = ?" for name in values)
         async with self.transaction() as db:
             await db.execute(
@@ -240,7 +242,7 @@ class Store:
         self, ref: ChannelRef, query: str, user: str, now: datetime | None = None
     ) -> tuple[Subscription, bool]:
         """Save a topic on a channel. Returns the subscription and whether it is new."""
-        channel_id = await self.channel_id(ref)
+        channel_id = await self.channel_id(ref, now)
         async with self.transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO subscriptions (channel_id, query, created_by, created_at) "
@@ -346,7 +348,7 @@ class Store:
         comment: str | None,
         now: datetime | None = None,
     ) -> None:
-        channel_id = await self.channel_id(ref)
+        channel_id = await self.channel_id(ref, now)
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO shares (channel_id, user_id, paper_id, comment, shared_at) "
@@ -385,7 +387,7 @@ class Store:
     async def record_posts(
         self, ref: ChannelRef, paper_ids: Iterable[str], kind: str, now: datetime | None = None
     ) -> None:
-        channel_id = await self.channel_id(ref)
+        channel_id = await self.channel_id(ref, now)
         stamp = to_iso(now or utc_now())
         async with self.transaction() as db:
             await db.executemany(

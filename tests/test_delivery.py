@@ -1,0 +1,197 @@
+"""Digests posted by themselves: at each channel's local time, exactly once, across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.commands import Paperboy
+from bot.delivery import DigestDelivery
+from bot.ingest import ingest_papers
+from bot.models import ChannelRef
+from bot.ports import DeliveryError
+from bot.replies import Command, Notice, PaperList, Reply
+from bot.search import SearchIndex
+from bot.storage import Store
+from tests.papers import seed_papers
+
+BERLIN = ChannelRef("slack", "T1", "berlin")
+NEW_YORK = ChannelRef("slack", "T1", "new-york")
+TOKYO = ChannelRef("discord", "G1", "tokyo")
+# Monday 2026-10-26 00:00 UTC: New York falls back from EDT to EST on Sunday 2026-11-01.
+START = datetime(2026, 10, 26, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class RecordingPoster:
+    platform: str
+    posts: list[tuple[ChannelRef, Reply, datetime]] = field(default_factory=list)
+    clock: list[datetime] = field(default_factory=lambda: [START])
+    fail_with: dict[str, DeliveryError] = field(default_factory=dict)
+    block: asyncio.Event | None = None
+
+    async def post(self, channel: ChannelRef, reply: Reply) -> None:
+        if channel.channel in self.fail_with:
+            raise self.fail_with[channel.channel]
+        if self.block is not None:
+            await self.block.wait()
+        self.posts.append((channel, reply, self.clock[0]))
+
+
+async def _setup(bot: Paperboy, channel: ChannelRef, schedule: str, topic: str | None = None) -> None:
+    await bot.handle(Command(channel, "admin", f"schedule {schedule}"))
+    if topic:
+        await bot.handle(Command(channel, "admin", f"subscribe {topic}"))
+
+
+async def _simulate(delivery: DigestDelivery, clocks: Sequence[list[datetime]], start: datetime,
+                    end: datetime, step: timedelta = timedelta(minutes=15)) -> None:  # fmt: skip
+    now = start
+    while now <= end:
+        for clock in clocks:
+            clock[0] = now
+        await delivery.run_due(now)
+        now += step
+
+
+@pytest.fixture
+async def world(store: Store, index: SearchIndex) -> Paperboy:
+    # Channels exist from before the simulated week.
+    return Paperboy(store, index, clock=lambda: START - timedelta(days=1))
+
+
+async def test_a_week_of_digests_arrives_at_each_channels_local_time(world: Paperboy, store: Store, index: SearchIndex) -> None:
+    await _setup(world, BERLIN, "09:00 Europe/Berlin weekdays", "retrieval")
+    await _setup(world, NEW_YORK, "08:30 America/New_York daily")
+    await _setup(world, TOKYO, "18:00 Asia/Tokyo weekdays")
+    await ingest_papers(store, index, seed_papers(START + timedelta(hours=1)), now=START)
+    for days, channel in ((-1, BERLIN), (-1, TOKYO), (4, NEW_YORK), (4, TOKYO)):
+        sharer = Paperboy(store, index, clock=lambda days=days: START + timedelta(days=days))
+        await sharer.handle(Command(channel, "U1", f"share {seed_papers()[0].id}"))
+    slack, discord = RecordingPoster("slack"), RecordingPoster("discord")
+    delivery = DigestDelivery(store, {"slack": slack, "discord": discord})
+
+    await _simulate(delivery, [slack.clock, discord.clock], START, START + timedelta(days=8))
+
+    def local_times(poster: RecordingPoster, channel: ChannelRef, tz: str) -> list[str]:
+        from zoneinfo import ZoneInfo
+        return [f"{at.astimezone(ZoneInfo(tz)):%a %H:%M}" for ch, _, at in poster.posts if ch == channel]
+
+    weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]
+    # Berlin: daily picks each weekday and the weekly digest on Monday (two posts on Mondays).
+    assert local_times(slack, BERLIN, "Europe/Berlin") == [
+        "Mon 09:00", "Mon 09:00", *[f"{d} 09:00" for d in weekdays[1:5]], "Mon 09:00", "Mon 09:00"
+    ]
+    # New York: every day at 08:30 local, before and after the end of daylight saving time.
+    ny = local_times(slack, NEW_YORK, "America/New_York")
+    assert [t for t in ny if not t.startswith("Mon")] == [
+        "Tue 08:30", "Wed 08:30", "Thu 08:30", "Fri 08:30", "Sat 08:30", "Sun 08:30"
+    ]
+    assert all(t.endswith("08:30") for t in ny)
+    assert local_times(discord, TOKYO, "Asia/Tokyo") == [
+        "Mon 18:00", "Mon 18:00", "Tue 18:00", "Wed 18:00", "Thu 18:00", "Fri 18:00",
+        "Mon 18:00", "Mon 18:00",
+    ]  # fmt: skip
+
+
+async def test_papers_are_never_posted_twice_to_a_channel(world: Paperboy, store: Store, index: SearchIndex) -> None:
+    await _setup(world, NEW_YORK, "08:30 America/New_York daily")
+    await ingest_papers(store, index, seed_papers(START + timedelta(hours=1)), now=START)
+    slack = RecordingPoster("slack")
+    delivery = DigestDelivery(store, {"slack": slack})
+    await _simulate(delivery, [slack.clock], START, START + timedelta(days=3))
+
+    picked = [c.paper.id for _, r, _ in slack.posts if isinstance(r, PaperList)
+              and r.title.startswith("Today") for c in r.cards]  # fmt: skip
+    assert len(picked) == len(set(picked)) == 5  # top 5 of the day's 8, each once
+    quiet = [r for _, r, _ in slack.posts if isinstance(r, Notice)]
+    assert len(quiet) == 2 and "No new papers" in quiet[0].text  # a short line, not silence
+
+
+async def test_restart_in_the_middle_of_a_fan_out_posts_each_channel_exactly_once(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    channels = [ChannelRef("slack", "T1", f"c{n}") for n in range(12)]
+    for channel in channels:
+        await _setup(world, channel, "09:00 UTC daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    due = START + timedelta(hours=9)
+    gate = asyncio.Event()
+    first = RecordingPoster("slack", block=gate)
+    run = asyncio.create_task(DigestDelivery(store, {"slack": first}, concurrency=4).run_due(due))
+    await asyncio.sleep(0.2)
+    gate.set()  # let the four in flight finish, then "kill" the process mid fan-out
+    await asyncio.sleep(0)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    second = RecordingPoster("slack")
+    await DigestDelivery(store, {"slack": second}).run_due(due + timedelta(minutes=1))
+    await DigestDelivery(store, {"slack": second}).run_due(due + timedelta(minutes=2))
+
+    posted = [ch for ch, _, _ in first.posts + second.posts]
+    assert sorted(posted, key=str) == sorted(channels, key=str)
+
+
+async def test_digests_missed_while_down_are_posted_within_grace_and_skipped_after(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    await _setup(world, BERLIN, "09:00 Europe/Berlin daily")
+    await _setup(world, NEW_YORK, "03:00 America/New_York daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    slack = RecordingPoster("slack")
+    # Bot starts at 14:00 UTC: Berlin's 09:00 (08:00 UTC) is 6h late at most; NY's 03:00 EDT
+    # (07:00 UTC) is 7 hours late.
+    await DigestDelivery(store, {"slack": slack}).run_due(START + timedelta(hours=14))
+    assert [ch for ch, _, _ in slack.posts] == [BERLIN]
+
+
+async def test_a_gone_channel_is_paused_after_repeated_failures_and_others_still_get_theirs(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    await _setup(world, BERLIN, "09:00 UTC daily")
+    await _setup(world, NEW_YORK, "09:00 UTC daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    slack = RecordingPoster("slack", fail_with={"berlin": DeliveryError("channel_not_found", permanent=True)})
+    await _simulate(DigestDelivery(store, {"slack": slack}), [slack.clock], START, START + timedelta(days=4))
+    assert [ch for ch, _, _ in slack.posts].count(NEW_YORK) >= 4
+    row = await store.channel_row(BERLIN)
+    assert row is not None and row["paused_reason"] == "channel_not_found"
+    status = await world.handle(Command(BERLIN, "admin", "status"))
+    assert isinstance(status, Notice) and any("paused" in line for line in status.lines)
+
+
+async def test_a_passing_failure_is_retried_on_the_next_tick(world: Paperboy, store: Store, index: SearchIndex) -> None:
+    await _setup(world, BERLIN, "09:00 UTC daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    slack = RecordingPoster("slack", fail_with={"berlin": DeliveryError("ratelimited", permanent=False)})
+    delivery = DigestDelivery(store, {"slack": slack})
+    await delivery.run_due(START + timedelta(hours=9))
+    slack.fail_with.clear()
+    await delivery.run_due(START + timedelta(hours=9, minutes=1))
+    await delivery.run_due(START + timedelta(hours=9, minutes=2))
+    assert [ch for ch, _, _ in slack.posts] == [BERLIN]
+
+
+async def test_weekly_digest_ranks_team_votes_and_names_sharers(world: Paperboy, store: Store, index: SearchIndex) -> None:
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    papers = seed_papers(START)
+    team = Paperboy(store, index, clock=lambda: START + timedelta(days=2))
+    await team.handle(Command(BERLIN, "U1", f"share {papers[2].id} must read"))
+    await team.handle(Command(BERLIN, "U2", f"vote {papers[5].id}"))
+    await team.handle(Command(BERLIN, "U3", f"vote {papers[5].id}"))
+    await team.handle(Command(BERLIN, "U1", f"vote {papers[2].id}"))
+    await _setup(world, BERLIN, "09:00 Europe/Berlin weekdays")
+    slack = RecordingPoster("slack")
+    monday = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+    await DigestDelivery(store, {"slack": slack}).run_due(monday)
+    weekly = [r for _, r, _ in slack.posts if isinstance(r, PaperList) and "team digest" in r.title]
+    assert len(weekly) == 1
+    cards = weekly[0].cards
+    assert [c.paper.id for c in cards] == [papers[5].id, papers[2].id]
+    assert cards[1].shared_by == ("U1",) and cards[1].comments == ("must read",)
