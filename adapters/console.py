@@ -97,7 +97,11 @@ async def run_console(
     interactive = stdin.isatty()
     read: Callable[[], str] = (lambda: input("paperboy> ")) if interactive else stdin.readline
     if interactive:
-        print(f"Paperboy console — you are {user} in #{channel.channel}. Type `help`, or `quit` to leave.", file=out)
+        print(
+            f"Paperboy console — you are {user} in #{channel.channel}. "
+            "Type `help`, or `quit` to leave.",
+            file=out,
+        )
     while True:
         try:
             line = await asyncio.to_thread(read)

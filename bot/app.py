@@ -64,8 +64,10 @@ async def open_app(
         await index.catch_up(store)
         hf = HuggingFaceSource(http, settings.hf_url, timeout=settings.http_timeout)
         arxiv = ArxivSource(
-            http, settings.arxiv_url, timeout=settings.http_timeout,
+            http,
+            settings.arxiv_url,
+            timeout=settings.http_timeout,
             min_interval=settings.arxiv_min_interval,
-        )  # fmt: skip
+        )
         bot = Paperboy(store, index, lookup=ArxivLookup(arxiv), clock=clock)
         yield App(settings, store, index, http, hf, arxiv, bot)

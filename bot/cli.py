@@ -26,7 +26,9 @@ from bot.storage import StorageError, utc_now
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Paperboy: research papers where your team already talks.", no_args_is_help=False)
+app = typer.Typer(
+    help="Paperboy: research papers where your team already talks.", no_args_is_help=False
+)
 ingest_app = typer.Typer(help="Fetch papers into the database.")
 index_app = typer.Typer(help="Maintain the search index.")
 db_app = typer.Typer(help="Maintain the database.")
@@ -49,9 +51,10 @@ def _settings(*, service: bool = False) -> Settings:
         raise _fail(str(error)) from None
     explicit = "PAPERBOY_LOG_LEVEL" in os.environ
     logging.basicConfig(
-        level=settings.log_level if service or explicit else logging.WARNING, stream=sys.stderr,
+        level=settings.log_level if service or explicit else logging.WARNING,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )  # fmt: skip
+    )
     return settings
 
 
@@ -105,7 +108,9 @@ def demo(user: Annotated[str, typer.Option(help="Your name in the chat.")] = "yo
 
 @app.command()
 def search(
-    query: Annotated[list[str], typer.Argument(help="Words, \"phrases\", -exclude, OR, author:, cat:, since:")],
+    query: Annotated[
+        list[str], typer.Argument(help='Words, "phrases", -exclude, OR, author:, cat:, since:')
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
 ) -> None:
@@ -123,13 +128,19 @@ def search(
             return
         rows = [
             {
-                "id": card.paper.id, "title": card.paper.title, "authors": list(card.paper.authors),
-                "published": card.paper.published.date().isoformat(), "upvotes": card.paper.hf_upvotes,
-                "team_votes": card.team_votes, "score": card.score, "url": card.paper.abs_url,
-                "categories": list(card.paper.categories), "snippet": card.excerpt.text,
+                "id": card.paper.id,
+                "title": card.paper.title,
+                "authors": list(card.paper.authors),
+                "published": card.paper.published.date().isoformat(),
+                "upvotes": card.paper.hf_upvotes,
+                "team_votes": card.team_votes,
+                "score": card.score,
+                "url": card.paper.abs_url,
+                "categories": list(card.paper.categories),
+                "snippet": card.excerpt.text,
             }
             for card in result.cards
-        ]  # fmt: skip
+        ]
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 
     _run(work)
@@ -137,8 +148,12 @@ def search(
 
 @app.command()
 def digest(
-    channel: Annotated[str, typer.Argument(help="platform:workspace:channel, or #name for the console.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print it; record nothing as posted.")] = False,
+    channel: Annotated[
+        str, typer.Argument(help="platform:workspace:channel, or #name for the console.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print it; record nothing as posted.")
+    ] = False,
 ) -> None:
     """Build a channel's daily picks now and post them (or just print them with --dry-run)."""
     try:
@@ -157,7 +172,9 @@ def digest(
         if dry_run or ref.platform != "console":
             typer.echo(render(built.reply))
             if not dry_run:
-                typer.echo(f"(Posting to {ref.platform} needs the running bot: `paperboy run`.)", err=True)
+                typer.echo(
+                    f"(Posting to {ref.platform} needs the running bot: `paperboy run`.)", err=True
+                )
             return
         await ConsolePoster().post(ref, built.reply)
         await opened.store.record_posts(ref, built.paper_ids, built.kind, now=now)
@@ -179,8 +196,12 @@ def _report(report: IngestReport) -> None:
 
 @ingest_app.command("hf")
 def ingest_hf_command(
-    day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today, UTC).")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="A saved /api/daily_papers response.")] = None,
+    day: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default: today, UTC).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="A saved /api/daily_papers response.")
+    ] = None,
 ) -> None:
     """Fetch Hugging Face Daily Papers for a day (or read a saved response)."""
     wanted = _parse_day(day)
@@ -195,8 +216,12 @@ def ingest_hf_command(
 
 @ingest_app.command("arxiv")
 def ingest_arxiv_command(
-    query: Annotated[str, typer.Option("--query", help="arXiv search_query, e.g. cat:cs.CL")] = "cat:cs.LG",
-    file: Annotated[Path | None, typer.Option("--file", help="A saved /api/query Atom response.")] = None,
+    query: Annotated[
+        str, typer.Option("--query", help="arXiv search_query, e.g. cat:cs.CL")
+    ] = "cat:cs.LG",
+    file: Annotated[
+        Path | None, typer.Option("--file", help="A saved /api/query Atom response.")
+    ] = None,
     max_results: Annotated[int, typer.Option("--max", min=1, max=2000)] = 100,
 ) -> None:
     """Fetch the newest arXiv papers for a query (or read a saved response)."""
@@ -248,7 +273,9 @@ def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy
 
 @app.command()
 def status(
-    channel: Annotated[str | None, typer.Argument(help="Also show this channel's next digest.")] = None,
+    channel: Annotated[
+        str | None, typer.Argument(help="Also show this channel's next digest.")
+    ] = None,
 ) -> None:
     """Last fetch per source, last error, papers stored, and a channel's next digest."""
     from bot.commands import status_lines
@@ -266,11 +293,16 @@ def status(
 
 @app.command()
 def run(
-    slack_http: Annotated[bool, typer.Option("--slack-http", help="Serve Slack over HTTP (Events API) instead of Socket Mode.")] = False,
+    slack_http: Annotated[
+        bool,
+        typer.Option(
+            "--slack-http", help="Serve Slack over HTTP (Events API) instead of Socket Mode."
+        ),
+    ] = False,
     port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port for --slack-http.")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP interface for --slack-http.")] = "0.0.0.0",
 ) -> None:
-    """Run the bot: Slack and Discord when configured (else the console), with scheduled fetches and digests."""
+    """Run the bot: Slack and Discord when configured (else the console), plus scheduled jobs."""
     from adapters.runner import RunOptions, run_bot
 
     settings = _settings(service=True)

@@ -7,6 +7,7 @@ unexpected is logged with its traceback and answered with an apology, never a st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,8 +58,15 @@ class CommandSpec:
 
 
 COMMANDS: dict[str, CommandSpec] = {}
-_ALIASES = {"find": "search", "sub": "subscribe", "unsub": "unsubscribe", "upvote": "vote",
-            "topics": "subscriptions", "list": "subscriptions", "?": "help"}  # fmt: skip
+_ALIASES = {
+    "find": "search",
+    "sub": "subscribe",
+    "unsub": "unsubscribe",
+    "upvote": "vote",
+    "topics": "subscriptions",
+    "list": "subscriptions",
+    "?": "help",
+}
 
 
 def command(
@@ -85,7 +93,7 @@ def split_command(text: str) -> tuple[str, str]:
 
 @dataclass
 class Paperboy:
-    """The bot's brain. Adapters call :meth:`handle`; the scheduler uses the same store and index."""
+    """The bot's brain. Adapters call :meth:`handle`; the scheduler shares its store and index."""
 
     store: Store
     index: SearchIndex
@@ -97,7 +105,10 @@ class Paperboy:
         name = "?"
         try:
             if len(cmd.text) > MAX_COMMAND_LENGTH:
-                raise UserError(f"That is too long for me ({len(cmd.text)} characters). Keep it under {MAX_COMMAND_LENGTH}.")
+                raise UserError(
+                    f"That is too long for me ({len(cmd.text)} characters). "
+                    f"Keep it under {MAX_COMMAND_LENGTH}."
+                )
             name, args = split_command(cmd.text)
             spec = COMMANDS.get(name)
             if spec is None:
@@ -108,7 +119,10 @@ class Paperboy:
             return Notice(str(error), kind="error")
         except Exception:
             log.exception("command %r failed in %s", name, cmd.channel)
-            return Notice("Sorry, something went wrong on my side. It is logged; please try again in a moment.", kind="error")
+            return Notice(
+                "Sorry, something went wrong on my side. It is logged; please try again soon.",
+                kind="error",
+            )
 
     # -- helpers shared by the handlers -----------------------------------------------------
 
@@ -124,7 +138,9 @@ class Paperboy:
         if paper is None:
             paper = await self._look_up(ref.id)
         if paper is None:
-            raise UserError(f"I could not find paper `{ref.id}` on arXiv. Check the id and try again.")
+            raise UserError(
+                f"I could not find paper `{ref.id}` on arXiv. Check the id and try again."
+            )
         return paper
 
     async def _look_up(self, paper_id: str) -> Paper | None:
@@ -144,7 +160,9 @@ class Paperboy:
             found = await self.lookup.lookup([paper_id])
         except Exception as error:  # a source outage must read as "not now", not as a crash
             log.warning("live lookup of %s failed: %s", paper_id, error)
-            raise UserError(f"arXiv did not answer for `{paper_id}` just now. Please try again in a minute.") from None
+            raise UserError(
+                f"arXiv did not answer for `{paper_id}` just now. Please try again in a minute."
+            ) from None
         paper = next((p for p in found if p.id == paper_id), None)
         if paper is not None:
             await self.store.upsert_papers([paper], now=self.clock())
@@ -164,12 +182,14 @@ class Paperboy:
         votes = await self.store.vote_counts(channel, list(papers))
         cards = tuple(
             PaperCard(
-                papers[hit.paper_id], team_votes=votes.get(hit.paper_id, 0),
-                snippet=hit.snippet, score=hit.score,
+                papers[hit.paper_id],
+                team_votes=votes.get(hit.paper_id, 0),
+                snippet=hit.snippet,
+                score=hit.score,
             )
             for hit in page.hits
             if hit.paper_id in papers
-        )  # fmt: skip
+        )
         more = None
         if page.total > len(cards):
             more = (
@@ -177,9 +197,12 @@ class Paperboy:
                 '`"a phrase"`, `cat:` or `since:`.'
             )
         return PaperList(
-            f"Results for {query}", cards, total=page.total,
-            empty_text=f"No papers match {query}. Try fewer or broader words.", more_hint=more,
-        )  # fmt: skip
+            f"Results for {query}",
+            cards,
+            total=page.total,
+            empty_text=f"No papers match {query}. Try fewer or broader words.",
+            more_hint=more,
+        )
 
     async def cards(self, channel: ChannelRef, papers: Sequence[Paper]) -> list[PaperCard]:
         votes = await self.store.vote_counts(channel, [p.id for p in papers])
@@ -192,7 +215,9 @@ class Paperboy:
 def _unknown_command(name: str) -> str:
     close = difflib.get_close_matches(name, list(COMMANDS) + list(_ALIASES), n=1)
     hint = f" Did you mean `{_ALIASES.get(close[0], close[0])}`?" if close else ""
-    return f"I don't know the command `{shorten(name, 40)}`.{hint} Type `help` to see what I can do."
+    return (
+        f"I don't know the command `{shorten(name, 40)}`.{hint} Type `help` to see what I can do."
+    )
 
 
 # -- the verbs ------------------------------------------------------------------------------
@@ -202,7 +227,7 @@ def _unknown_command(name: str) -> str:
 async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
     lines = tuple(f"`{spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
     query_help = (
-        "Search and topics understand: words (all must match), `\"exact phrase\"`, `-exclude`, "
+        'Search and topics understand: words (all must match), `"exact phrase"`, `-exclude`, '
         "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
     )
     return Notice("Paperboy brings research papers to this channel.", lines=(*lines, query_help))
@@ -213,8 +238,9 @@ async def _search(bot: Paperboy, cmd: Command, args: str) -> Reply:
     share = SHARE_FLAG in args.split()
     text = " ".join(word for word in args.split() if word != SHARE_FLAG)
     result = await bot.search(cmd.channel, text, limit=SEARCH_PAGE_SIZE)
-    return PaperList(result.title, result.cards, result.total, result.empty_text,
-                     result.more_hint, public=share)  # fmt: skip
+    return PaperList(
+        result.title, result.cards, result.total, result.empty_text, result.more_hint, public=share
+    )
 
 
 @command("show", "show <id or link>", "Show one paper in full.")
@@ -237,25 +263,46 @@ async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
     top = rank_trending(papers, votes, now)[:10]
     cards = tuple(PaperCard(p, team_votes=votes.get(p.id, 0)) for p in top)
     label = "today" if days == 1 else "this week"
-    return PaperList(f"Trending {label}", cards, total=len(papers),
-                     empty_text=f"No new papers {label} yet. Fetch some with `paperboy ingest hf`.")  # fmt: skip
+    return PaperList(
+        f"Trending {label}",
+        cards,
+        total=len(papers),
+        empty_text=f"No new papers {label} yet. Fetch some with `paperboy ingest hf`.",
+    )
 
 
-@command("subscribe", "subscribe <topic query>", "Follow a topic in this channel.", manages_channel=True)
+@command(
+    "subscribe", "subscribe <topic query>", "Follow a topic in this channel.", manages_channel=True
+)
 async def _subscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     if not args:
-        raise UserError("Subscribe to what? E.g. `subscribe \"retrieval augmented\" OR RAG` or `subscribe cat:cs.CL`.")
+        raise UserError(
+            'Subscribe to what? E.g. `subscribe "retrieval augmented" OR RAG` '
+            "or `subscribe cat:cs.CL`."
+        )
     query = parse_query(args)
     current = await bot.store.subscriptions(cmd.channel)
     if len(current) >= MAX_TOPICS_PER_CHANNEL:
-        raise UserError(f"This channel already follows {len(current)} topics, the most I keep. Remove one with `unsubscribe <n>`.")
-    subscription, created = await bot.store.add_subscription(cmd.channel, str(query), cmd.user, now=bot.clock())
+        raise UserError(
+            f"This channel already follows {len(current)} topics, the most I keep. "
+            "Remove one with `unsubscribe <n>`."
+        )
+    subscription, created = await bot.store.add_subscription(
+        cmd.channel, str(query), cmd.user, now=bot.clock()
+    )
     if not created:
         return Notice(f"This channel already follows `{subscription.query}`.")
-    return Notice(f"Subscribed this channel to `{subscription.query}` ({query.describe()}). New matching papers will show up in the daily picks.", kind="success", public=True)
+    return Notice(
+        f"Subscribed this channel to `{subscription.query}` ({query.describe()}). "
+        "New matching papers will show up in the daily picks.",
+        kind="success",
+        public=True,
+    )
 
 
-@command("unsubscribe", "unsubscribe <n|query>", "Stop following a topic here.", manages_channel=True)
+@command(
+    "unsubscribe", "unsubscribe <n|query>", "Stop following a topic here.", manages_channel=True
+)
 async def _unsubscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     subs = await bot.store.subscriptions(cmd.channel)
     if not subs:
@@ -265,13 +312,14 @@ async def _unsubscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
         target = subs[int(args) - 1]
     elif args:
         wanted = {args.strip().lower()}
-        try:
+        with contextlib.suppress(QueryError):
             wanted.add(str(parse_query(args)).lower())
-        except QueryError:
-            pass
         target = next((s for s in subs if s.query.lower() in wanted), None)
     if target is None:
-        raise UserError(f"Which one? Use a number from 1 to {len(subs)} or the exact topic. See `subscriptions`.")
+        raise UserError(
+            f"Which one? Use a number from 1 to {len(subs)} or the exact topic. "
+            "See `subscriptions`."
+        )
     await bot.store.remove_subscription(target)
     return Notice(f"Unsubscribed this channel from `{target.query}`.", kind="success", public=True)
 
@@ -281,9 +329,15 @@ async def _subscriptions(bot: Paperboy, cmd: Command, args: str) -> Reply:
     subs = await bot.store.subscriptions(cmd.channel)
     schedule = await channel_schedule(bot.store, cmd.channel)
     if not subs:
-        return Notice("This channel follows no topics. Add one with `subscribe <topic>`.", lines=(schedule.describe(),))
+        return Notice(
+            "This channel follows no topics. Add one with `subscribe <topic>`.",
+            lines=(schedule.describe(),),
+        )
     lines = tuple(f"{n}. `{s.query}`" for n, s in enumerate(subs, start=1))
-    return Notice(f"This channel follows {len(subs)} topic{'s' if len(subs) != 1 else ''}:", lines=(*lines, schedule.describe()))
+    return Notice(
+        f"This channel follows {len(subs)} topic{'s' if len(subs) != 1 else ''}:",
+        lines=(*lines, schedule.describe()),
+    )
 
 
 @command("vote", "vote <id>", "Upvote a paper for your team (again to undo).")
@@ -300,7 +354,9 @@ async def _share(bot: Paperboy, cmd: Command, args: str) -> Reply:
     note = comment.strip() or None
     await bot.store.add_share(cmd.channel, cmd.user, paper.id, note, now=bot.clock())
     card = await bot.card(cmd.channel, paper)
-    shared = PaperCard(card.paper, card.team_votes, shared_by=(cmd.user,), comments=(note,) if note else ())
+    shared = PaperCard(
+        card.paper, card.team_votes, shared_by=(cmd.user,), comments=(note,) if note else ()
+    )
     return PaperDetail(shared, public=True)
 
 
@@ -313,8 +369,12 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
     voted = await bot.store.top_voted(cmd.channel, bot.clock() - timedelta(days=days), limit=10)
     papers = await bot.store.get_papers([paper_id for paper_id, _ in voted])
     cards = tuple(PaperCard(papers[i], team_votes=n) for i, n in voted if i in papers)
-    return PaperList(f"Your team's top papers this {span}", cards, total=len(cards),
-                     empty_text=f"Nobody upvoted a paper this {span}. Upvote one with `vote <id>`.")  # fmt: skip
+    return PaperList(
+        f"Your team's top papers this {span}",
+        cards,
+        total=len(cards),
+        empty_text=f"Nobody upvoted a paper this {span}. Upvote one with `vote <id>`.",
+    )
 
 
 @command("digest", "digest", "Preview this channel's next daily picks.")
@@ -329,16 +389,26 @@ async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
     digest = await planner.daily(cmd.channel, since, top_n)
     reply = digest.reply
     if isinstance(reply, PaperList):
-        return PaperList(f"Preview: {reply.title}", reply.cards, reply.total, footer=schedule.describe())
+        return PaperList(
+            f"Preview: {reply.title}", reply.cards, reply.total, footer=schedule.describe()
+        )
     assert isinstance(reply, Notice)
     return Notice(f"Preview: {reply.text}", lines=(schedule.describe(),))
 
 
-@command("schedule", "schedule <HH:MM> <timezone> [weekdays|daily|off]", "When this channel gets its daily picks.", manages_channel=True)
+@command(
+    "schedule",
+    "schedule <HH:MM> <timezone> [weekdays|daily|off]",
+    "When this channel gets its daily picks.",
+    manages_channel=True,
+)
 async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
     if not args:
         current = await channel_schedule(bot.store, cmd.channel)
-        return Notice(current.describe(), lines=("Change it with `schedule 09:00 Europe/Berlin weekdays` or `schedule off`.",))
+        return Notice(
+            current.describe(),
+            lines=("Change it with `schedule 09:00 Europe/Berlin weekdays` or `schedule off`.",),
+        )
     schedule = parse_schedule(args)
     if schedule.days == "off":
         await bot.store.update_channel(
@@ -346,9 +416,15 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
         )
     else:
         await bot.store.update_channel(
-            cmd.channel, now=bot.clock(), digest_time=f"{schedule.at:%H:%M}", timezone=schedule.timezone,
-            digest_days=schedule.days, schedule_set=1, paused_reason=None, failures=0,
-        )  # fmt: skip
+            cmd.channel,
+            now=bot.clock(),
+            digest_time=f"{schedule.at:%H:%M}",
+            timezone=schedule.timezone,
+            digest_days=schedule.days,
+            schedule_set=1,
+            paused_reason=None,
+            failures=0,
+        )
     return Notice(f"Done. {schedule.describe()}", kind="success", public=True)
 
 
@@ -359,7 +435,9 @@ async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule
 
 @command("status", "status", "Sources, papers stored, and this channel's next digest.")
 async def _status(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    return Notice("Paperboy status", lines=tuple(await status_lines(bot.store, cmd.channel, bot.clock())))
+    return Notice(
+        "Paperboy status", lines=tuple(await status_lines(bot.store, cmd.channel, bot.clock()))
+    )
 
 
 async def status_lines(store: Store, channel: ChannelRef | None, now: datetime) -> list[str]:

@@ -103,7 +103,9 @@ def _url(values: Mapping[str, str], name: str, default: str) -> str:
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in logging.getLevelNamesMapping():
-        raise ConfigError(f"PAPERBOY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        raise ConfigError(
+            f"PAPERBOY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}"
+        )
     return level
 
 

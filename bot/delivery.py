@@ -44,7 +44,9 @@ class DeliveryReport:
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def __str__(self) -> str:
-        return ", ".join(f"{n} {what}" for what, n in sorted(self.outcomes.items())) or "nothing due"
+        return (
+            ", ".join(f"{n} {what}" for what, n in sorted(self.outcomes.items())) or "nothing due"
+        )
 
 
 @dataclass
@@ -96,11 +98,21 @@ class DigestDelivery:
         if await self.store.claim_digest(job.channel_id, job.due.kind, job.due.period, now):
             late = now - job.due.due_at
             await self.store.finish_digest(
-                job.channel_id, job.due.kind, job.due.period, "skipped", now,
+                job.channel_id,
+                job.due.kind,
+                job.due.period,
+                "skipped",
+                now,
                 detail=f"missed by {late}, beyond the {self.grace} grace period",
-            )  # fmt: skip
-            log.warning("skipped %s digest %s for %s: due %s, now %s is past the grace period",
-                        job.due.kind, job.due.period, job.ref, job.due.due_at, now)  # fmt: skip
+            )
+            log.warning(
+                "skipped %s digest %s for %s: due %s, now %s is past the grace period",
+                job.due.kind,
+                job.due.period,
+                job.ref,
+                job.due.due_at,
+                now,
+            )
 
     async def _planner(self, now: datetime, daily: list[_Job]) -> DigestPlanner:
         planner = DigestPlanner(self.store, now)
@@ -131,8 +143,10 @@ class DigestDelivery:
             if digest.is_empty and (kind != DAILY or not job.quiet_notice):
                 await self.store.finish_digest(job.channel_id, kind, period, "done", now, "quiet")
                 return "quiet"
-            await asyncio.wait_for(self.posters[job.ref.platform].post(job.ref, digest.reply),
-                                   timeout=self.post_timeout)  # fmt: skip
+            await asyncio.wait_for(
+                self.posters[job.ref.platform].post(job.ref, digest.reply),
+                timeout=self.post_timeout,
+            )
         except DeliveryError as error:
             return await self._failed(job, error, now)
         except (Exception, asyncio.CancelledError) as error:
@@ -158,8 +172,13 @@ class DigestDelivery:
         paused = await self.store.record_delivery_failure(
             job.channel_id, error.reason, PAUSE_AFTER_FAILURES
         )
-        log.warning("%s digest for %s failed: %s%s", kind, job.ref, error.reason,
-                    "; schedule paused" if paused else "")  # fmt: skip
+        log.warning(
+            "%s digest for %s failed: %s%s",
+            kind,
+            job.ref,
+            error.reason,
+            "; schedule paused" if paused else "",
+        )
         return "failed"
 
 
@@ -171,7 +190,8 @@ async def quiet_reason(store: Store, now: datetime) -> str | None:
         if failed_at and (row["last_success"] is None or failed_at > row["last_success"]):
             down.append(_SOURCE_NAMES.get(row["source"], row["source"]))
     if down:
-        return f"{' and '.join(down)} did not answer at the last fetch; I will catch up when it is back."
+        names = " and ".join(down)
+        return f"{names} did not answer at the last fetch; I will catch up when it is back."
     if now.weekday() >= 5:
         return "arXiv does not announce new papers on weekends."
     return None

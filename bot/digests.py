@@ -62,9 +62,12 @@ class DigestPlanner:
         }
 
     async def daily(
-        self, channel: ChannelRef, since: datetime, top_n: int = DEFAULT_TOP_N,
+        self,
+        channel: ChannelRef,
+        since: datetime,
+        top_n: int = DEFAULT_TOP_N,
         quiet_reason: str | None = None,
-    ) -> Digest:  # fmt: skip
+    ) -> Digest:
         """The channel's picks among papers since ``since`` it has not been sent before."""
         posted = await self.store.posted_paper_ids(channel, DAILY)
         fresh = [p for p in self._pool if _is_new(p, since) and p.id not in posted]
@@ -85,7 +88,9 @@ class DigestPlanner:
         return Digest(DAILY, reply, tuple(p.id for p in picks))
 
 
-async def weekly_digest(store: Store, channel: ChannelRef, now: datetime, limit: int = 10) -> Digest:
+async def weekly_digest(
+    store: Store, channel: ChannelRef, now: datetime, limit: int = 10
+) -> Digest:
     """The papers the team shared and voted up in the last seven days, most voted first."""
     since = now - WEEK
     shares = await store.shares_since(channel, since)
@@ -99,7 +104,10 @@ async def weekly_digest(store: Store, channel: ChannelRef, now: datetime, limit:
             comments[share.paper_id].append(share.comment)
     ids = list(dict.fromkeys([paper_id for paper_id, _ in voted] + list(sharers)))
     if not ids:
-        text = "Weekly team digest: nobody shared or upvoted a paper this week. Share one with `share <id or link>`."
+        text = (
+            "Weekly team digest: nobody shared or upvoted a paper this week. "
+            "Share one with `share <id or link>`."
+        )
         return Digest(WEEKLY, Notice(text, public=True))
     votes = await store.vote_counts(channel, ids)
     papers = await store.get_papers(ids)
@@ -109,11 +117,13 @@ async def weekly_digest(store: Store, channel: ChannelRef, now: datetime, limit:
     )[:limit]
     cards = tuple(
         PaperCard(
-            p, team_votes=votes.get(p.id, 0), shared_by=tuple(sharers.get(p.id, [])),
+            p,
+            team_votes=votes.get(p.id, 0),
+            shared_by=tuple(sharers.get(p.id, [])),
             comments=tuple(comments.get(p.id, [])),
         )
         for p in ranked
-    )  # fmt: skip
+    )
     reply = PaperList("This week's team digest", cards, total=len(ids), public=True)
     return Digest(WEEKLY, reply, tuple(p.id for p in ranked))
 
@@ -126,7 +136,9 @@ def _is_new(paper: Paper, since: datetime) -> bool:
 def _why(paper: Paper, topics: list[str] | None) -> str:
     if topics:
         quoted = ", ".join(f"`{topic}`" for topic in topics[:3])
-        return f"Matches your topic {quoted}" if len(topics) == 1 else f"Matches your topics {quoted}"
+        return (
+            f"Matches your topic {quoted}" if len(topics) == 1 else f"Matches your topics {quoted}"
+        )
     if paper.hf_upvotes:
         return f"Trending: {paper.hf_upvotes} upvotes on Hugging Face"
     return "New today"

@@ -35,7 +35,9 @@ def _normalise(match: re.Match[str]) -> ArxivRef:
     if "/" in raw:
         archive, number = raw.split("/")
         head, _, subject = archive.partition(".")
-        raw = f"{head.lower()}.{subject.upper()}/{number}" if subject else f"{head.lower()}/{number}"
+        raw = (
+            f"{head.lower()}.{subject.upper()}/{number}" if subject else f"{head.lower()}/{number}"
+        )
     version = match.group("version")
     return ArxivRef(raw, int(version) if version else None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -67,9 +68,13 @@ async def ingest_papers(
 
 
 async def _record(
-    store: Store, index: SearchIndex, source: str, papers: Sequence[Paper], skipped: int,
+    store: Store,
+    index: SearchIndex,
+    source: str,
+    papers: Sequence[Paper],
+    skipped: int,
     now: datetime,
-) -> IngestReport:  # fmt: skip
+) -> IngestReport:
     report = await ingest_papers(store, index, papers, now=now)
     await store.record_fetch(source, papers=len(papers), now=now)
     return IngestReport(source, len(papers), skipped, report.inserted, report.updated)
@@ -82,9 +87,12 @@ async def _failed(store: Store, source: str, error: Exception, now: datetime) ->
 
 
 async def ingest_hf(
-    store: Store, index: SearchIndex, source: HuggingFaceSource, day: date,
+    store: Store,
+    index: SearchIndex,
+    source: HuggingFaceSource,
+    day: date,
     now: datetime | None = None,
-) -> IngestReport:  # fmt: skip
+) -> IngestReport:
     now = now or utc_now()
     try:
         result = await source.fetch_daily(day)
@@ -94,9 +102,13 @@ async def ingest_hf(
 
 
 async def ingest_arxiv(
-    store: Store, index: SearchIndex, source: ArxivSource, query: str, max_results: int = 100,
+    store: Store,
+    index: SearchIndex,
+    source: ArxivSource,
+    query: str,
+    max_results: int = 100,
     now: datetime | None = None,
-) -> IngestReport:  # fmt: skip
+) -> IngestReport:
     now = now or utc_now()
     try:
         result = await source.search(query, max_results=max_results)
@@ -112,7 +124,7 @@ async def ingest_file(
     now = now or utc_now()
     parse = parse_daily_papers if source == "hf" else parse_feed
     try:
-        result = parse(path.read_bytes())
+        result = parse(await asyncio.to_thread(path.read_bytes))
     except (OSError, SourceError) as error:
         log.warning("%s file %s not ingested: %s", source, path, error)
         return IngestReport(source, error=str(error))
@@ -120,7 +132,9 @@ async def ingest_file(
     return IngestReport(source, len(result.papers), result.skipped, report.inserted, report.updated)
 
 
-async def ingest_sample(store: Store, index: SearchIndex, now: datetime | None = None) -> IngestReport:
+async def ingest_sample(
+    store: Store, index: SearchIndex, now: datetime | None = None
+) -> IngestReport:
     now = now or utc_now()
     papers = load_sample(now)
     report = await ingest_papers(store, index, papers, now=now)

@@ -55,7 +55,9 @@ class BackgroundJobs:
         today = self.clock().date()
         reports = []
         for day in (today - timedelta(days=1), today):
-            reports.append(await ingest_hf(self.app.store, self.app.index, self.app.hf, day, self.clock()))
+            reports.append(
+                await ingest_hf(self.app.store, self.app.index, self.app.hf, day, self.clock())
+            )
         return reports
 
     async def fetch_arxiv(self) -> IngestReport | None:
@@ -74,6 +76,8 @@ class BackgroundJobs:
         """Add the jobs; digests due while the bot was down go out on the first tick."""
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
         now = datetime.now(UTC)
-        scheduler.add_job(self.deliver_due, DELIVERY_TRIGGER, id="deliver", next_run_time=now, **common)
+        scheduler.add_job(
+            self.deliver_due, DELIVERY_TRIGGER, id="deliver", next_run_time=now, **common
+        )
         scheduler.add_job(self.fetch_hugging_face, HF_TRIGGER, id="fetch-hf", **common)
         scheduler.add_job(self.fetch_arxiv, ARXIV_TRIGGER, id="fetch-arxiv", **common)

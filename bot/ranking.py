@@ -22,7 +22,8 @@ GRAVITY = 1.5
 
 def trending_score(paper: Paper, team_votes: int, now: datetime) -> float:
     age_hours = max((now - paper.published).total_seconds() / 3600.0, 0.0)
-    return (paper.hf_upvotes + TEAM_VOTE_WEIGHT * team_votes + 1.0) / (age_hours + 2.0) ** GRAVITY
+    freshness: float = (age_hours + 2.0) ** GRAVITY
+    return (paper.hf_upvotes + TEAM_VOTE_WEIGHT * team_votes + 1.0) / freshness
 
 
 def rank_trending(
@@ -31,5 +32,9 @@ def rank_trending(
     """Papers by trending score, best first; ties go to the newer, then the smaller id."""
     return sorted(
         papers,
-        key=lambda p: (-trending_score(p, team_votes.get(p.id, 0), now), -p.published.timestamp(), p.id),
+        key=lambda p: (
+            -trending_score(p, team_votes.get(p.id, 0), now),
+            -p.published.timestamp(),
+            p.id,
+        ),
     )

@@ -66,7 +66,9 @@ def local_time(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
 def parse_time(text: str) -> time:
     match = _TIME.match(text.strip())
     if not match:
-        raise ScheduleError(f"`{text}` is not a time. Use 24-hour `HH:MM`, e.g. `09:00` or `17:30`.")
+        raise ScheduleError(
+            f"`{text}` is not a time. Use 24-hour `HH:MM`, e.g. `09:00` or `17:30`."
+        )
     hour, minute = int(match["hour"]), int(match["minute"] or 0)
     if match["ampm"]:
         if not 1 <= hour <= 12:
@@ -151,7 +153,7 @@ def schedule_from_row(row: sqlite3.Row) -> ChannelSchedule:
 
 
 def due_periods(schedule: ChannelSchedule, now: datetime, not_before: datetime) -> list[DuePeriod]:
-    """Digests due at or before ``now`` (today's and yesterday's, local), none before ``not_before``.
+    """Digests due by ``now`` (today's and yesterday's, local), none before ``not_before``.
 
     Yesterday is included so a digest due shortly before midnight, or missed while the bot was
     down, is still found; the caller decides whether it is within the grace period.

@@ -119,7 +119,9 @@ class Store:
 
     # -- papers ---------------------------------------------------------------------------
 
-    async def upsert_papers(self, papers: Iterable[Paper], now: datetime | None = None) -> UpsertReport:
+    async def upsert_papers(
+        self, papers: Iterable[Paper], now: datetime | None = None
+    ) -> UpsertReport:
         """Insert new papers and update known ones in place (newer version, upvotes, links)."""
         seen = to_iso(now or utc_now())
         rows = {paper.id: paper for paper in papers}
@@ -155,9 +157,7 @@ class Store:
         row = await self._fetchone("SELECT COALESCE(MAX(change_seq), 0) FROM papers")
         return int(row[0]) if row else 0
 
-    async def papers_changed_after(
-        self, seq: int, limit: int = 5000
-    ) -> list[tuple[int, Paper]]:
+    async def papers_changed_after(self, seq: int, limit: int = 5000) -> list[tuple[int, Paper]]:
         """Papers whose change sequence is above ``seq``, oldest change first (index catch-up)."""
         rows = await self._fetchall(
             f"SELECT change_seq, {_PAPER_COLUMNS} FROM papers WHERE change_seq > ? "
@@ -223,9 +223,16 @@ class Store:
     ) -> None:
         """Set schedule fields on a channel (names are columns of ``channels``)."""
         allowed = {
-            "timezone", "digest_time", "digest_days", "schedule_set", "top_n",
-            "quiet_notice", "weekly_day", "paused_reason", "failures",
-        }  # fmt: skip
+            "timezone",
+            "digest_time",
+            "digest_days",
+            "schedule_set",
+            "top_n",
+            "quiet_notice",
+            "weekly_day",
+            "paused_reason",
+            "failures",
+        }
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown channel settings: {sorted(unknown)}")
@@ -273,9 +280,7 @@ class Store:
 
     async def remove_subscription(self, subscription: Subscription) -> bool:
         async with self.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM subscriptions WHERE id = ?", (subscription.id,)
-            )
+            cursor = await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription.id,))
             return cursor.rowcount == 1
 
     # -- votes ----------------------------------------------------------------------------
@@ -399,7 +404,7 @@ class Store:
     # -- digest runs (exactly once per channel and period) ---------------------------------
 
     async def scheduled_channels(self) -> list[sqlite3.Row]:
-        """Channels that get digests: not off, not paused, and subscribed or explicitly scheduled."""
+        """Channels that get digests: not off, not paused, and subscribed or scheduled by hand."""
         return await self._fetchall(
             "SELECT c.* FROM channels c WHERE c.digest_days != 'off' AND c.paused_reason IS NULL "
             "AND (c.schedule_set = 1 OR EXISTS (SELECT 1 FROM subscriptions s "
@@ -424,9 +429,15 @@ class Store:
             return cursor.rowcount == 1
 
     async def finish_digest(
-        self, channel_id: int, kind: str, period: str, status: str, now: datetime,
-        detail: str | None = None, posted_ids: Sequence[str] = (),
-    ) -> None:  # fmt: skip
+        self,
+        channel_id: int,
+        kind: str,
+        period: str,
+        status: str,
+        now: datetime,
+        detail: str | None = None,
+        posted_ids: Sequence[str] = (),
+    ) -> None:
         """Mark a claimed digest done (or skipped/failed) and record what it posted, atomically."""
         async with self.transaction() as db:
             await db.execute(
@@ -495,9 +506,7 @@ class Store:
         """Remember the outcome of a fetch, for ``status``."""
         stamp = to_iso(now or utc_now())
         async with self.transaction() as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO source_status (source) VALUES (?)", (source,)
-            )
+            await db.execute("INSERT OR IGNORE INTO source_status (source) VALUES (?)", (source,))
             if error is None:
                 await db.execute(
                     "UPDATE source_status SET last_success = ?, papers_seen = ? WHERE source = ?",

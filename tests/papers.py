@@ -41,7 +41,8 @@ _SEED = [
         88,
     ),
     (
-        "Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction without Convolutions",
+        "Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction "
+        "without Convolutions",
         "Although using convolutional neural networks (CNNs) as backbones achieves great successes "
         "in computer vision, this work investigates a simple backbone network useful for many "
         "dense prediction tasks without convolutions.",
@@ -50,8 +51,10 @@ _SEED = [
         140,
     ),
     (
-        "Ragnarök: A Reusable RAG Framework and Baselines for TREC 2024 Retrieval-Augmented Generation Track",
-        "Did you try out the new Bing Search? Or maybe you fiddled around with Google AI Overviews? "
+        "Ragnarök: A Reusable RAG Framework and Baselines for TREC 2024 "
+        "Retrieval-Augmented Generation Track",
+        "Did you try out the new Bing Search? "
+        "Or maybe you fiddled around with Google AI Overviews? "
         "These might sound familiar because the modern-day search stack has recently evolved to "
         "include retrieval-augmented generation (RAG) systems.",
         ("Ronak Pradeep", "Nandan Thakur", "Jimmy Lin"),

@@ -11,20 +11,39 @@ from pathlib import Path
 import pytest
 
 
-def paperboy(*args: str, env_dir: Path, stdin: str = "", extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOY_", "SLACK_", "DISCORD_"))}
-    env.update({"PAPERBOY_DB": str(env_dir / "paperboy.db"),
-                # Nothing listens on port 9: a live lookup fails fast instead of reaching the internet.
-                "PAPERBOY_ARXIV_URL": "http://127.0.0.1:9", "PAPERBOY_HF_URL": "http://127.0.0.1:9",
-                "PAPERBOY_HTTP_TIMEOUT": "2", **(extra_env or {})})  # fmt: skip
+def paperboy(
+    *args: str, env_dir: Path, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOY_", "SLACK_", "DISCORD_"))
+    }
+    env.update(
+        {
+            "PAPERBOY_DB": str(env_dir / "paperboy.db"),
+            # Nothing listens on port 9: a live lookup fails fast instead of reaching the internet.
+            "PAPERBOY_ARXIV_URL": "http://127.0.0.1:9",
+            "PAPERBOY_HF_URL": "http://127.0.0.1:9",
+            "PAPERBOY_HTTP_TIMEOUT": "2",
+            **(extra_env or {}),
+        }
+    )
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-        env=env, cwd=env_dir, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=env_dir,
+        timeout=120,
+    )
 
 
 def test_demo_loads_the_sample_and_answers_a_scripted_chat(tmp_path: Path) -> None:
-    result = paperboy("demo", env_dir=tmp_path, stdin="help\nsearch dense retrieval\nschedule 9 Mars/Olympus\nquit\n")
+    result = paperboy(
+        "demo",
+        env_dir=tmp_path,
+        stdin="help\nsearch dense retrieval\nschedule 9 Mars/Olympus\nquit\n",
+    )
     assert result.returncode == 0, result.stderr
     assert "Loaded the bundled sample" in result.stderr
     assert "search <query>" in result.stdout
@@ -81,7 +100,9 @@ def test_digest_dry_run_for_the_console_channel(tmp_path: Path) -> None:
     assert "Today's trending papers" in result.stdout
 
 
-@pytest.mark.parametrize(("name", "value"), [("PAPERBOY_HF_URL", "nonsense"), ("PAPERBOY_LOG_LEVEL", "LOUD")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("PAPERBOY_HF_URL", "nonsense"), ("PAPERBOY_LOG_LEVEL", "LOUD")]
+)
 def test_bad_settings_are_one_clear_line(tmp_path: Path, name: str, value: str) -> None:
     result = paperboy("status", env_dir=tmp_path, extra_env={name: value})
     assert result.returncode == 2

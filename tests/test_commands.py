@@ -82,7 +82,9 @@ async def test_vote_toggles_and_counts_per_team(ask: Ask) -> None:
     assert isinstance(undo, VoteRecorded) and not undo.voted and undo.card.team_votes == 1
 
 
-async def test_share_posts_the_card_in_channel_and_feeds_the_weekly_top(ask: Ask, chat: Chat) -> None:
+async def test_share_posts_the_card_in_channel_and_feeds_the_weekly_top(
+    ask: Ask, chat: Chat
+) -> None:
     reply = await ask(f"share https://arxiv.org/abs/{paper(5).id}v1 great RAG baseline", user="bob")
     assert isinstance(reply, PaperDetail) and reply.public
     assert reply.card.shared_by == ("bob",)
@@ -113,13 +115,13 @@ async def test_team_votes_lift_a_paper_in_trending(ask: Ask) -> None:
 
 
 async def test_subscribe_list_and_unsubscribe(chat: Chat) -> None:
-    assert "Subscribed this channel to `\"attention sinks\" OR retrieval`" in await chat(
+    assert 'Subscribed this channel to `"attention sinks" OR retrieval`' in await chat(
         'subscribe "attention sinks" OR retrieval'
     )
     assert "already follows" in await chat('subscribe "attention sinks" OR retrieval')
     await chat("subscribe cat:cs.CV")
     listing = await chat("subscriptions")
-    assert "1. `\"attention sinks\" OR retrieval`" in listing and "2. `cat:cs.cv`" in listing.lower()
+    assert '1. `"attention sinks" OR retrieval`' in listing and "2. `cat:cs.cv`" in listing.lower()
     assert "Unsubscribed" in await chat("unsubscribe 1")
     assert "Unsubscribed" in await chat("unsubscribe cat:cs.CV")
     assert "follows no topics" in await chat("subscriptions")
@@ -210,9 +212,15 @@ async def test_an_internal_failure_is_an_apology_not_a_traceback(bot: Paperboy) 
     assert "exploded" not in reply.text
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(max_size=200) | st.sampled_from(sorted(COMMANDS)).flatmap(
-    lambda name: st.text(max_size=80).map(lambda rest: f"{name} {rest}")))  # fmt: skip
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.text(max_size=200)
+    | st.sampled_from(sorted(COMMANDS)).flatmap(
+        lambda name: st.text(max_size=80).map(lambda rest: f"{name} {rest}")
+    )
+)
 async def test_no_typed_string_crashes_a_command(bot: Paperboy, text: str) -> None:
     reply = await bot.handle(Command(GENERAL, "fuzzer", text))
     if isinstance(reply, Notice) and reply.kind == "error":

@@ -42,14 +42,21 @@ class RecordingPoster:
         self.posts.append((channel, reply, self.clock[0]))
 
 
-async def _setup(bot: Paperboy, channel: ChannelRef, schedule: str, topic: str | None = None) -> None:
+async def _setup(
+    bot: Paperboy, channel: ChannelRef, schedule: str, topic: str | None = None
+) -> None:
     await bot.handle(Command(channel, "admin", f"schedule {schedule}"))
     if topic:
         await bot.handle(Command(channel, "admin", f"subscribe {topic}"))
 
 
-async def _simulate(delivery: DigestDelivery, clocks: Sequence[list[datetime]], start: datetime,
-                    end: datetime, step: timedelta = timedelta(minutes=15)) -> None:  # fmt: skip
+async def _simulate(
+    delivery: DigestDelivery,
+    clocks: Sequence[list[datetime]],
+    start: datetime,
+    end: datetime,
+    step: timedelta = timedelta(minutes=15),
+) -> None:
     now = start
     while now <= end:
         for clock in clocks:
@@ -64,7 +71,9 @@ async def world(store: Store, index: SearchIndex) -> Paperboy:
     return Paperboy(store, index, clock=lambda: START - timedelta(days=1))
 
 
-async def test_a_week_of_digests_arrives_at_each_channels_local_time(world: Paperboy, store: Store, index: SearchIndex) -> None:
+async def test_a_week_of_digests_arrives_at_each_channels_local_time(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
     await _setup(world, BERLIN, "09:00 Europe/Berlin weekdays", "retrieval")
     await _setup(world, NEW_YORK, "08:30 America/New_York daily")
     await _setup(world, TOKYO, "18:00 Asia/Tokyo weekdays")
@@ -79,34 +88,58 @@ async def test_a_week_of_digests_arrives_at_each_channels_local_time(world: Pape
 
     def local_times(poster: RecordingPoster, channel: ChannelRef, tz: str) -> list[str]:
         from zoneinfo import ZoneInfo
-        return [f"{at.astimezone(ZoneInfo(tz)):%a %H:%M}" for ch, _, at in poster.posts if ch == channel]
+
+        return [
+            f"{at.astimezone(ZoneInfo(tz)):%a %H:%M}" for ch, _, at in poster.posts if ch == channel
+        ]
 
     weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]
     # Berlin: daily picks each weekday and the weekly digest on Monday (two posts on Mondays).
     assert local_times(slack, BERLIN, "Europe/Berlin") == [
-        "Mon 09:00", "Mon 09:00", *[f"{d} 09:00" for d in weekdays[1:5]], "Mon 09:00", "Mon 09:00"
+        "Mon 09:00",
+        "Mon 09:00",
+        *[f"{d} 09:00" for d in weekdays[1:5]],
+        "Mon 09:00",
+        "Mon 09:00",
     ]
     # New York: every day at 08:30 local, before and after the end of daylight saving time.
     ny = local_times(slack, NEW_YORK, "America/New_York")
     assert [t for t in ny if not t.startswith("Mon")] == [
-        "Tue 08:30", "Wed 08:30", "Thu 08:30", "Fri 08:30", "Sat 08:30", "Sun 08:30"
+        "Tue 08:30",
+        "Wed 08:30",
+        "Thu 08:30",
+        "Fri 08:30",
+        "Sat 08:30",
+        "Sun 08:30",
     ]
     assert all(t.endswith("08:30") for t in ny)
     assert local_times(discord, TOKYO, "Asia/Tokyo") == [
-        "Mon 18:00", "Mon 18:00", "Tue 18:00", "Wed 18:00", "Thu 18:00", "Fri 18:00",
-        "Mon 18:00", "Mon 18:00",
-    ]  # fmt: skip
+        "Mon 18:00",
+        "Mon 18:00",
+        "Tue 18:00",
+        "Wed 18:00",
+        "Thu 18:00",
+        "Fri 18:00",
+        "Mon 18:00",
+        "Mon 18:00",
+    ]
 
 
-async def test_papers_are_never_posted_twice_to_a_channel(world: Paperboy, store: Store, index: SearchIndex) -> None:
+async def test_papers_are_never_posted_twice_to_a_channel(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
     await _setup(world, NEW_YORK, "08:30 America/New_York daily")
     await ingest_papers(store, index, seed_papers(START + timedelta(hours=1)), now=START)
     slack = RecordingPoster("slack")
     delivery = DigestDelivery(store, {"slack": slack})
     await _simulate(delivery, [slack.clock], START, START + timedelta(days=3))
 
-    picked = [c.paper.id for _, r, _ in slack.posts if isinstance(r, PaperList)
-              and r.title.startswith("Today") for c in r.cards]  # fmt: skip
+    picked = [
+        c.paper.id
+        for _, r, _ in slack.posts
+        if isinstance(r, PaperList) and r.title.startswith("Today")
+        for c in r.cards
+    ]
     assert len(picked) == len(set(picked)) == 5  # top 5 of the day's 8, each once
     quiet = [r for _, r, _ in slack.posts if isinstance(r, Notice)]
     assert len(quiet) == 2 and "No new papers" in quiet[0].text  # a short line, not silence
@@ -157,8 +190,12 @@ async def test_a_gone_channel_is_paused_after_repeated_failures_and_others_still
     await _setup(world, BERLIN, "09:00 UTC daily")
     await _setup(world, NEW_YORK, "09:00 UTC daily")
     await ingest_papers(store, index, seed_papers(START), now=START)
-    slack = RecordingPoster("slack", fail_with={"berlin": DeliveryError("channel_not_found", permanent=True)})
-    await _simulate(DigestDelivery(store, {"slack": slack}), [slack.clock], START, START + timedelta(days=4))
+    slack = RecordingPoster(
+        "slack", fail_with={"berlin": DeliveryError("channel_not_found", permanent=True)}
+    )
+    await _simulate(
+        DigestDelivery(store, {"slack": slack}), [slack.clock], START, START + timedelta(days=4)
+    )
     assert [ch for ch, _, _ in slack.posts].count(NEW_YORK) >= 4
     row = await store.channel_row(BERLIN)
     assert row is not None and row["paused_reason"] == "channel_not_found"
@@ -166,10 +203,14 @@ async def test_a_gone_channel_is_paused_after_repeated_failures_and_others_still
     assert isinstance(status, Notice) and any("paused" in line for line in status.lines)
 
 
-async def test_a_passing_failure_is_retried_on_the_next_tick(world: Paperboy, store: Store, index: SearchIndex) -> None:
+async def test_a_passing_failure_is_retried_on_the_next_tick(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
     await _setup(world, BERLIN, "09:00 UTC daily")
     await ingest_papers(store, index, seed_papers(START), now=START)
-    slack = RecordingPoster("slack", fail_with={"berlin": DeliveryError("ratelimited", permanent=False)})
+    slack = RecordingPoster(
+        "slack", fail_with={"berlin": DeliveryError("ratelimited", permanent=False)}
+    )
     delivery = DigestDelivery(store, {"slack": slack})
     await delivery.run_due(START + timedelta(hours=9))
     slack.fail_with.clear()
@@ -178,7 +219,9 @@ async def test_a_passing_failure_is_retried_on_the_next_tick(world: Paperboy, st
     assert [ch for ch, _, _ in slack.posts] == [BERLIN]
 
 
-async def test_weekly_digest_ranks_team_votes_and_names_sharers(world: Paperboy, store: Store, index: SearchIndex) -> None:
+async def test_weekly_digest_ranks_team_votes_and_names_sharers(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
     await ingest_papers(store, index, seed_papers(START), now=START)
     papers = seed_papers(START)
     team = Paperboy(store, index, clock=lambda: START + timedelta(days=2))

@@ -31,14 +31,17 @@ def test_ids_and_links_become_canonical_ids(text: str, expected: tuple[str, int 
     assert (ref.id, ref.version) == expected
 
 
-@pytest.mark.parametrize("text", ["", "hello", "2401.1", "https://example.com/abs/2401.01234", "12345"])
+@pytest.mark.parametrize(
+    "text", ["", "hello", "2401.1", "https://example.com/abs/2401.01234", "12345"]
+)
 def test_things_that_are_not_papers_are_not_recognised(text: str) -> None:
     assert parse_paper_ref(text) is None
 
 
 def test_links_in_a_message_are_found_once_each_in_order() -> None:
     message = (
-        "two takes: <https://arxiv.org/abs/2401.01234v2> and https://huggingface.co/papers/2401.01234, "
+        "two takes: <https://arxiv.org/abs/2401.01234v2> and "
+        "https://huggingface.co/papers/2401.01234, "
         "plus https://arxiv.org/pdf/1706.03762 and https://github.com/x/y"
     )
     assert [ref.id for ref in find_paper_links(message)] == ["2401.01234", "1706.03762"]

@@ -15,16 +15,23 @@ from bot.scheduling import (
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("09:00", time(9)), ("9:05", time(9, 5)), ("17:30", time(17, 30)), ("9am", time(9)),
-     ("12pm", time(12)), ("12am", time(0)), ("7", time(7))],
-)  # fmt: skip
+    [
+        ("09:00", time(9)),
+        ("9:05", time(9, 5)),
+        ("17:30", time(17, 30)),
+        ("9am", time(9)),
+        ("12pm", time(12)),
+        ("12am", time(0)),
+        ("7", time(7)),
+    ],
+)
 def test_times_people_type(text: str, expected: time) -> None:
     assert parse_time(text) == expected
 
 
 @pytest.mark.parametrize("text", ["25:00", "09:60", "noon", "13pm", "", "9:5"])
 def test_nonsense_times_are_refused_with_the_format(text: str) -> None:
-    with pytest.raises(ScheduleError, match="HH:MM|Try"):
+    with pytest.raises(ScheduleError, match=r"HH:MM|Try"):
         parse_time(text)
 
 

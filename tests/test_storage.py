@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import ChannelRef
-from bot.storage import Store, StorageError, migrations
+from bot.storage import StorageError, Store, migrations
 from tests.papers import NOW, paper, seed_papers
 
 TEAM_A = ChannelRef("slack", "T-A", "C1")
@@ -60,8 +60,14 @@ async def test_reingesting_updates_in_place_and_never_duplicates(store: Store) -
     again = await store.upsert_papers([original], now=NOW)
     newer = dataclasses.replace(original, version=3, title="Streaming LLMs v3", hf_upvotes=500)
     updated = await store.upsert_papers([newer], now=NOW)
-    stale = dataclasses.replace(original, version=2, title="An older title", on_hf=False,
-                                hf_upvotes=0, sources=frozenset({"arxiv"}))  # fmt: skip
+    stale = dataclasses.replace(
+        original,
+        version=2,
+        title="An older title",
+        on_hf=False,
+        hf_upvotes=0,
+        sources=frozenset({"arxiv"}),
+    )
     await store.upsert_papers([stale], now=NOW)
 
     assert (first.inserted, again.inserted, again.updated, updated.updated) == (1, 0, 0, 1)
@@ -109,7 +115,9 @@ async def test_workspaces_never_see_each_others_votes_topics_or_shares(store: St
     assert len(await store.shares_since(TEAM_A, NOW.replace(year=2000))) == 1
 
 
-async def test_backup_is_a_consistent_copy_while_the_store_is_open(store: Store, tmp_path: Path) -> None:
+async def test_backup_is_a_consistent_copy_while_the_store_is_open(
+    store: Store, tmp_path: Path
+) -> None:
     await store.upsert_papers(seed_papers(), now=NOW)
     target = tmp_path / "backup.db"
     await store.backup(target)
@@ -124,8 +132,12 @@ async def test_backup_is_a_consistent_copy_while_the_store_is_open(store: Store,
 
 async def test_a_failed_transaction_changes_nothing(store: Store) -> None:
     await store.upsert_papers([paper(1)], now=NOW)
-    with pytest.raises(RuntimeError):
+
+    async def delete_then_fail() -> None:
         async with store.transaction() as db:
             await db.execute("DELETE FROM papers")
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await delete_then_fail()
     assert await store.count_papers() == 1
