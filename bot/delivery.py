@@ -37,6 +37,12 @@ class _Job:
     due: DuePeriod
     top_n: int
     quiet_notice: bool
+    had_failures: bool
+    since: datetime  # daily picks cover papers new since then
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.channel_id, self.due.kind, self.due.period)
 
 
 @dataclass
@@ -78,14 +84,16 @@ class DigestDelivery:
         return report
 
     async def _due_jobs(self, now: datetime, report: DeliveryReport) -> list[_Job]:
+        # Periods reach back two local days at most, so three days of claims cover them all.
+        claimed = await self.store.digest_runs_claimed_since(now - timedelta(days=3))
+        last_daily = await self.store.last_digests(DAILY)
         jobs = []
         for row in await self.store.scheduled_channels():
             if row["platform"] not in self.posters:
                 continue  # that platform is not connected in this process
-            ref = ChannelRef(row["platform"], row["workspace"], row["channel"])
             for due in due_periods(schedule_from_row(row), now, from_iso(row["created_at"])):
-                job = _Job(int(row["id"]), ref, due, int(row["top_n"]), bool(row["quiet_notice"]))
-                if await self.store.digest_run_status(job.channel_id, due.kind, due.period):
+                job = _job(row, due, last_daily.get(int(row["id"])))
+                if job.key in claimed:
                     continue
                 if now - due.due_at > self.grace:
                     await self._skip_missed(job, now)
@@ -117,16 +125,10 @@ class DigestDelivery:
     async def _planner(self, now: datetime, daily: list[_Job]) -> DigestPlanner:
         planner = DigestPlanner(self.store, now)
         if daily:
-            oldest = min([await self._since(job) for job in daily])
             wanted = {job.ref for job in daily}
             subscriptions = [s for s in await self.store.all_subscriptions() if s.channel in wanted]
-            await planner.prepare(oldest, subscriptions)
+            await planner.prepare(min(job.since for job in daily), subscriptions)
         return planner
-
-    async def _since(self, job: _Job) -> datetime:
-        last = await self.store.last_digest_at(job.channel_id, job.due.kind)
-        fallback = job.due.due_at - timedelta(days=1)
-        return max(last, job.due.due_at - timedelta(days=4)) if last else fallback
 
     async def _deliver(
         self, job: _Job, planner: DigestPlanner, now: datetime, quiet: str | None
@@ -136,7 +138,7 @@ class DigestDelivery:
             return "already claimed"
         try:
             if kind == DAILY:
-                digest = await planner.daily(job.ref, await self._since(job), job.top_n, quiet)
+                digest = await planner.daily(job.ref, job.since, job.top_n, quiet)
             else:
                 digest = await weekly_digest(self.store, job.ref, now)
             # An empty weekly digest stays silent; an empty day gets one line unless turned off.
@@ -159,7 +161,8 @@ class DigestDelivery:
         await self.store.finish_digest(
             job.channel_id, kind, period, "done", now, posted_ids=digest.paper_ids
         )
-        await self.store.record_delivery_success(job.channel_id)
+        if job.had_failures:
+            await self.store.record_delivery_success(job.channel_id)
         return "posted"
 
     async def _failed(self, job: _Job, error: DeliveryError, now: datetime) -> str:
@@ -197,5 +200,16 @@ async def quiet_reason(store: Store, now: datetime) -> str | None:
     return None
 
 
-def channel_ref(row: sqlite3.Row) -> ChannelRef:
-    return ChannelRef(row["platform"], row["workspace"], row["channel"])
+def _job(row: sqlite3.Row, due: DuePeriod, last_daily: datetime | None) -> _Job:
+    # Papers new since the last daily picks, but never more than four days back (a long pause
+    # should not flood the channel), and a day back for a channel's first picks.
+    since = max(last_daily, due.due_at - timedelta(days=4)) if last_daily else None
+    return _Job(
+        channel_id=int(row["id"]),
+        ref=ChannelRef(row["platform"], row["workspace"], row["channel"]),
+        due=due,
+        top_n=int(row["top_n"]),
+        quiet_notice=bool(row["quiet_notice"]),
+        had_failures=int(row["failures"]) > 0,
+        since=since or due.due_at - timedelta(days=1),
+    )

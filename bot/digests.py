@@ -40,26 +40,31 @@ class Digest:
 class DigestPlanner:
     """Plans daily picks for many channels from one pool of candidate papers.
 
-    ``prepare`` loads the papers seen since the oldest point any channel needs and matches every
-    distinct topic against them once; ``daily`` then only filters and ranks per channel.
+    ``prepare`` loads the papers seen since the oldest point any channel needs, ranks them once by
+    trending score and matches every distinct topic against them once; ``daily`` then only
+    filters, re-scores the few papers this team voted on, and takes the top.
     """
 
     store: Store
     now: datetime
-    _pool: list[Paper] = field(default_factory=list)
-    _reasons_by_channel: dict[ChannelRef, dict[str, list[str]]] = field(default_factory=dict)
+    _ranked: list[Paper] = field(default_factory=list)
+    _rank_of: dict[str, int] = field(default_factory=dict)
+    _matches: dict[int, list[str]] = field(default_factory=dict)
     _topics_by_channel: dict[ChannelRef, list[Subscription]] = field(default_factory=dict)
+    _posted: dict[ChannelRef, set[str]] = field(default_factory=dict)
+    _votes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     async def prepare(self, since: datetime, subscriptions: Sequence[Subscription]) -> None:
-        self._pool = await self.store.papers_published_since(since)
-        matches = await match_subscriptions(self._pool, subscriptions)
+        pool = await self.store.papers_published_since(since)
+        self._ranked = rank_trending(pool, {}, self.now)
+        self._rank_of = {paper.id: rank for rank, paper in enumerate(self._ranked)}
+        self._matches = await match_subscriptions(pool, subscriptions)
         grouped: dict[ChannelRef, list[Subscription]] = defaultdict(list)
         for subscription in subscriptions:
             grouped[subscription.channel].append(subscription)
         self._topics_by_channel = dict(grouped)
-        self._reasons_by_channel = {
-            channel: topics_by_paper(subs, matches) for channel, subs in grouped.items()
-        }
+        self._posted = await self.store.posted_by_channel(DAILY, list(self._rank_of))
+        self._votes = await self.store.votes_by_workspace(since)
 
     async def daily(
         self,
@@ -69,14 +74,12 @@ class DigestPlanner:
         quiet_reason: str | None = None,
     ) -> Digest:
         """The channel's picks among papers since ``since`` it has not been sent before."""
-        posted = await self.store.posted_paper_ids(channel, DAILY)
-        fresh = [p for p in self._pool if _is_new(p, since) and p.id not in posted]
         topics = self._topics_by_channel.get(channel, [])
-        reasons = self._reasons_by_channel.get(channel, {})
-        if topics:
-            fresh = [p for p in fresh if p.id in reasons]
-        votes = await self.store.vote_counts(channel, [p.id for p in fresh])
-        picks = rank_trending(fresh, votes, self.now)[:top_n]
+        reasons = topics_by_paper(topics, self._matches)
+        posted = self._posted.get(channel, set())
+        candidates = self._candidates(reasons if topics else None, since, posted)
+        votes = self._votes.get((channel.platform, channel.workspace), {})
+        picks = self._top(candidates, votes, top_n)
         if not picks:
             return Digest(DAILY, _nothing_new(since, bool(topics), quiet_reason))
         cards = tuple(
@@ -86,6 +89,23 @@ class DigestPlanner:
         title = "Today's picks for your topics" if topics else "Today's trending papers"
         reply = PaperList(title, cards, total=len(cards), public=True)
         return Digest(DAILY, reply, tuple(p.id for p in picks))
+
+    def _candidates(
+        self, matched: dict[str, list[str]] | None, since: datetime, posted: set[str]
+    ) -> list[Paper]:
+        """New, unposted papers (only those a topic matched, when the channel has topics)."""
+        if matched is None:
+            pool = self._ranked
+        else:
+            ranks = sorted(self._rank_of[i] for i in matched if i in self._rank_of)
+            pool = [self._ranked[rank] for rank in ranks]
+        return [p for p in pool if p.id not in posted and _is_new(p, since)]
+
+    def _top(self, candidates: list[Paper], votes: dict[str, int], top_n: int) -> list[Paper]:
+        """Candidates are in base trending order; only papers the team voted on can move up."""
+        voted = [p for p in candidates if votes.get(p.id)]
+        unvoted = [p for p in candidates[: top_n + len(voted)] if not votes.get(p.id)]
+        return rank_trending(voted + unvoted[:top_n], votes, self.now)[:top_n]
 
 
 async def weekly_digest(

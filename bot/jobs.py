@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 ARXIV_MAX_RESULTS = 200
 HF_TRIGGER = CronTrigger(hour="*/3", minute=7, timezone=UTC)
 # arXiv announces new submissions at 20:00 US Eastern, Sunday to Thursday.
-ARXIV_TRIGGER = CronTrigger(day_of_week="sun-thu", hour=20, minute=30, timezone="America/New_York")
+ARXIV_TRIGGER = CronTrigger(
+    day_of_week="sun,mon,tue,wed,thu", hour=20, minute=30, timezone="America/New_York"
+)
 DELIVERY_TRIGGER = IntervalTrigger(minutes=1, timezone=UTC)
 
 

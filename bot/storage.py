@@ -389,6 +389,36 @@ class Store:
         )
         return {row[0] for row in rows}
 
+    async def posted_by_channel(
+        self, kind: str, paper_ids: Sequence[str]
+    ) -> dict[ChannelRef, set[str]]:
+        """For each channel, which of ``paper_ids`` it was already sent (one query per 500 ids)."""
+        found: dict[ChannelRef, set[str]] = {}
+        for chunk in _chunks(list(paper_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                "SELECT c.platform, c.workspace, c.channel, p.paper_id FROM posts p "
+                "JOIN channels c ON c.id = p.channel_id "
+                f"WHERE p.kind = ? AND p.paper_id IN ({marks})",
+                (kind, *chunk),
+            )
+            for row in rows:
+                ref = ChannelRef(row[0], row[1], row[2])
+                found.setdefault(ref, set()).add(row[3])
+        return found
+
+    async def votes_by_workspace(self, since: datetime) -> dict[tuple[str, str], dict[str, int]]:
+        """Team votes cast since ``since``, per (platform, workspace) and paper."""
+        rows = await self._fetchall(
+            "SELECT platform, workspace, paper_id, COUNT(*) FROM votes WHERE voted_at >= ? "
+            "GROUP BY platform, workspace, paper_id",
+            (to_iso(since),),
+        )
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for row in rows:
+            found.setdefault((row[0], row[1]), {})[row[2]] = int(row[3])
+        return found
+
     async def record_posts(
         self, ref: ChannelRef, paper_ids: Iterable[str], kind: str, now: datetime | None = None
     ) -> None:
@@ -411,17 +441,27 @@ class Store:
             "WHERE s.channel_id = c.id)) ORDER BY c.id"
         )
 
-    async def digest_run_status(self, channel_id: int, kind: str, period: str) -> str | None:
-        row = await self._fetchone(
-            "SELECT status FROM digest_runs WHERE channel_id = ? AND kind = ? AND period = ?",
-            (channel_id, kind, period),
+    async def digest_runs_claimed_since(self, since: datetime) -> set[tuple[int, str, str]]:
+        """(channel id, kind, period) of every digest claimed since ``since``, in any state."""
+        rows = await self._fetchall(
+            "SELECT channel_id, kind, period FROM digest_runs WHERE claimed_at >= ?",
+            (to_iso(since),),
         )
-        return str(row[0]) if row else None
+        return {(int(row[0]), row[1], row[2]) for row in rows}
+
+    async def last_digests(self, kind: str) -> dict[int, datetime]:
+        """When each channel's last delivered digest of ``kind`` was claimed."""
+        rows = await self._fetchall(
+            "SELECT channel_id, MAX(claimed_at) FROM digest_runs "
+            "WHERE kind = ? AND status = 'done' GROUP BY channel_id",
+            (kind,),
+        )
+        return {int(row[0]): from_iso(row[1]) for row in rows}
 
     async def claim_digest(self, channel_id: int, kind: str, period: str, now: datetime) -> bool:
         """Claim a (channel, kind, period) before posting it; False if someone already did."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        async with self._write_lock:  # one statement: SQLite makes it atomic by itself
+            cursor = await self._db.execute(
                 "INSERT OR IGNORE INTO digest_runs (channel_id, kind, period, status, claimed_at) "
                 "VALUES (?, ?, ?, 'claimed', ?)",
                 (channel_id, kind, period, to_iso(now)),
@@ -459,14 +499,6 @@ class Store:
                 "AND status = 'claimed'",
                 (channel_id, kind, period),
             )
-
-    async def last_digest_at(self, channel_id: int, kind: str) -> datetime | None:
-        row = await self._fetchone(
-            "SELECT MAX(claimed_at) FROM digest_runs WHERE channel_id = ? AND kind = ? "
-            "AND status = 'done'",
-            (channel_id, kind),
-        )
-        return from_iso(row[0]) if row and row[0] else None
 
     async def record_delivery_failure(self, channel_id: int, reason: str, pause_after: int) -> bool:
         """Count a permanent delivery failure; pause the channel after ``pause_after``. Paused?"""
@@ -535,13 +567,17 @@ class Store:
         return int(row[0]) if row else 0
 
 
+# A newer version's text wins; at the same version arXiv's own record wins over a copy (HF).
+_TAKES_TEXT = (
+    "(excluded.version > version OR (excluded.version = version AND excluded.sources & 2))"
+)
 _UPSERT_SQL = f"""
 INSERT INTO papers ({_PAPER_COLUMNS}, change_seq)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
-    title = CASE WHEN excluded.version >= version THEN excluded.title ELSE title END,
-    abstract = CASE WHEN excluded.version >= version THEN excluded.abstract ELSE abstract END,
-    authors = CASE WHEN excluded.version >= version THEN excluded.authors ELSE authors END,
+    title = CASE WHEN {_TAKES_TEXT} THEN excluded.title ELSE title END,
+    abstract = CASE WHEN {_TAKES_TEXT} THEN excluded.abstract ELSE abstract END,
+    authors = CASE WHEN {_TAKES_TEXT} THEN excluded.authors ELSE authors END,
     categories = CASE WHEN excluded.categories != '[]' THEN excluded.categories
                       ELSE categories END,
     version = MAX(version, excluded.version),
@@ -556,8 +592,9 @@ WHERE excluded.version > version
    OR (excluded.sources | sources) != sources
    OR (excluded.code_url IS NOT NULL AND excluded.code_url IS NOT code_url)
    OR (categories = '[]' AND excluded.categories != '[]')
-   OR (excluded.version = version AND (excluded.title != title OR excluded.abstract != abstract
-                                       OR excluded.authors != authors))
+   OR (excluded.version = version AND excluded.sources & 2
+       AND (excluded.title != title OR excluded.abstract != abstract
+            OR excluded.authors != authors))
 """
 
 

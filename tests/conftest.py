@@ -16,6 +16,9 @@ from bot.search import SearchIndex
 from bot.storage import Store
 from tests.papers import NOW, seed_papers
 
+# Fake Hugging Face and arXiv servers (``paper_server``, ``http_client``) for every test.
+pytest_plugins = ["tests.fakes.paper_servers"]
+
 GENERAL = ChannelRef("console", "team-a", "general")
 
 Chat = Callable[..., Awaitable[str]]

@@ -107,3 +107,11 @@ def test_bad_settings_are_one_clear_line(tmp_path: Path, name: str, value: str) 
     result = paperboy("status", env_dir=tmp_path, extra_env={name: value})
     assert result.returncode == 2
     assert name in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_without_platform_tokens_runs_the_console_with_the_scheduler(tmp_path: Path) -> None:
+    paperboy("ingest", "sample", env_dir=tmp_path)
+    result = paperboy("run", env_dir=tmp_path, stdin="status\n")
+    assert result.returncode == 0, result.stderr
+    assert "Papers stored: 75" in result.stdout
+    assert "running the console" in result.stderr

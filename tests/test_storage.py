@@ -141,3 +141,16 @@ async def test_a_failed_transaction_changes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError):
         await delete_then_fail()
     assert await store.count_papers() == 1
+
+
+async def test_at_the_same_version_arxivs_record_wins_over_hugging_faces(store: Store) -> None:
+    hf = paper(1, title="HF spelling", authors=("A. Author",))
+    arxiv = paper(1, title="arXiv spelling", authors=("Alice Author", "Bob Author"),
+                  on_hf=False, hf_upvotes=0, sources=frozenset({"arxiv"}))  # fmt: skip
+    await store.upsert_papers([hf], now=NOW)
+    await store.upsert_papers([arxiv], now=NOW)
+    again = await store.upsert_papers([paper(1, title="HF spelling", hf_upvotes=7)], now=NOW)
+    stored = await store.get_paper(hf.id)
+    assert stored is not None
+    assert (stored.title, stored.authors) == ("arXiv spelling", ("Alice Author", "Bob Author"))
+    assert stored.hf_upvotes == 7 and again.updated == 1

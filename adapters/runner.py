@@ -1,0 +1,114 @@
+"""``paperboy run``: every configured platform in one process, plus the scheduled jobs.
+
+Slack (Socket Mode, or HTTP with ``--slack-http``) when its tokens are set, Discord when
+``DISCORD_TOKEN`` is set, and the console when neither is: digests then post to the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from adapters.console import ConsolePoster, run_console
+from bot.app import App, open_app
+from bot.config import ConfigError, Settings
+from bot.delivery import DigestDelivery
+from bot.jobs import BackgroundJobs
+from bot.ports import Poster
+from bot.storage import utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    slack_http: bool = False
+    host: str = "0.0.0.0"
+    port: int = 3000
+
+
+def slack_configured(settings: Settings) -> bool:
+    return bool(settings.slack_bot_token or settings.slack_client_id)
+
+
+async def run_bot(settings: Settings, options: RunOptions) -> None:
+    async with open_app(settings) as app, AsyncExitStack() as stack:
+        posters: dict[str, Poster] = {}
+        if slack_configured(settings) or options.slack_http:
+            posters["slack"] = await _start_slack(app, options, stack)
+        if settings.discord_token:
+            posters["discord"] = await _start_discord(app, stack)
+        console = not posters
+        if console:
+            posters["console"] = ConsolePoster()
+        await stack.enter_async_context(_scheduled_jobs(app, posters))
+        if console:
+            log.info("no Slack or Discord tokens set: running the console (see README)")
+            await run_console(app.bot)
+        else:
+            await _until_stopped()
+
+
+async def _start_slack(app: App, options: RunOptions, stack: AsyncExitStack) -> Poster:
+    from adapters.slack_app import SlackPoster, build_slack_app, serve_http, start_socket_mode
+
+    settings = app.settings
+    slack = build_slack_app(app.bot, settings, store=app.store)
+    if options.slack_http:
+        server = await serve_http(slack, options.host, options.port)
+        stack.push_async_callback(server.close)
+        log.info("Slack over HTTP on %s:%d (/slack/events, /healthz)", options.host, options.port)
+    elif settings.slack_app_token:
+        connection = await start_socket_mode(slack, settings.slack_app_token.value)
+        stack.push_async_callback(connection.close)
+        log.info("Slack connected in Socket Mode")
+    else:
+        raise ConfigError(
+            "Slack needs SLACK_APP_TOKEN (xapp-…) for Socket Mode, or `paperboy run --slack-http` "
+            "with SLACK_SIGNING_SECRET for HTTP mode."
+        )
+    return SlackPoster.for_app(slack)
+
+
+async def _start_discord(app: App, stack: AsyncExitStack) -> Poster:
+    from adapters.discord_app import DiscordPoster, build_discord_client, start_discord
+
+    assert app.settings.discord_token is not None
+    client = build_discord_client(app.bot, app.settings)
+    connection = await start_discord(client, app.settings.discord_token.value)
+    stack.push_async_callback(connection.close)
+    return DiscordPoster(client)
+
+
+@contextlib.asynccontextmanager
+async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator[BackgroundJobs]:
+    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters), clock=utc_now)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    jobs.schedule(scheduler)
+    scheduler.start()
+    try:
+        yield jobs
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM (a platform's process manager stops us with the latter)."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    log.info("stopping")

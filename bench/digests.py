@@ -1,0 +1,123 @@
+"""Benchmark: compute (and "post") the daily picks for many channels against a day's new papers.
+
+    .venv/bin/python bench/digests.py                       # 10,000 channels x 3 topics, 2,000 papers
+    .venv/bin/python bench/digests.py --channels 1000      # a quick run
+
+Goes through the same path as the scheduler (``DigestDelivery.run_due``) with a poster that only
+counts, on a real SQLite file and a real Tantivy index. Prints wall time per phase and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.corpus import Corpus, Vocabulary  # noqa: E402
+from bot.delivery import DigestDelivery  # noqa: E402
+from bot.ingest import ingest_papers  # noqa: E402
+from bot.models import ChannelRef  # noqa: E402
+from bot.replies import Reply  # noqa: E402
+from bot.search import SearchIndex  # noqa: E402
+from bot.storage import Store  # noqa: E402
+
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+class CountingPoster:
+    platform = "slack"
+
+    def __init__(self) -> None:
+        self.posts = 0
+
+    async def post(self, channel: ChannelRef, reply: Reply) -> None:
+        self.posts += 1
+
+
+def _topics(vocabulary: Vocabulary, rng: random.Random, count: int) -> list[str]:
+    """Topics like teams write them: a word or two, a phrase, a category, sometimes an OR."""
+    common = vocabulary.words[50:3000]
+    cats = ["cs.CL", "cs.LG", "cs.CV", "cs.IR", "stat.ML", "cs.RO"]
+    topics = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.4:
+            topics.append(" ".join(rng.sample(common, rng.choice((1, 2)))))
+        elif kind < 0.6:
+            topics.append('"' + " ".join(rng.sample(common, 2)) + '"')
+        elif kind < 0.8:
+            topics.append(f"{rng.choice(common)} cat:{rng.choice(cats)}")
+        else:
+            topics.append(f"{rng.choice(common)} OR {rng.choice(common)}")
+    return topics
+
+
+async def main(channels: int, topics_per_channel: int, papers: int, distinct: int) -> None:
+    rng = random.Random(3)
+    vocabulary = Vocabulary.load()
+    corpus = Corpus(vocabulary)
+    with tempfile.TemporaryDirectory() as folder:
+        store = await Store.open(Path(folder) / "bench.db")
+        index = SearchIndex.open(Path(folder) / "bench.index")
+        fresh = [replace(p, published=NOW - timedelta(hours=rng.uniform(1, 20)), first_seen=None,
+                         hf_upvotes=rng.randint(0, 300), on_hf=True)
+                 for batch in corpus.batches(papers, 1000) for p in batch]  # fmt: skip
+        await ingest_papers(store, index, fresh, now=NOW - timedelta(hours=1))
+
+        started = time.perf_counter()
+        pool = _topics(vocabulary, rng, distinct)
+        async with store.transaction() as db:
+            for n in range(channels):
+                cursor = await db.execute(
+                    "INSERT INTO channels (platform, workspace, channel, created_at, schedule_set) "
+                    "VALUES ('slack', ?, ?, '2026-11-26T07:00:00+00:00', 1)",
+                    (f"T{n % 500}", f"C{n}"),
+                )
+                for topic in rng.sample(pool, topics_per_channel):
+                    await db.execute(
+                        "INSERT INTO subscriptions (channel_id, query, created_by, created_at) "
+                        "VALUES (?, ?, 'U', '2026-01-01T00:00:00+00:00')",
+                        (cursor.lastrowid, topic),
+                    )
+        setup = time.perf_counter() - started
+
+        poster = CountingPoster()
+        delivery = DigestDelivery(store, {"slack": poster}, concurrency=16)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        report = await delivery.run_due(NOW + timedelta(minutes=1))
+        elapsed = time.perf_counter() - started
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        await store.close()
+
+    print(f"channels               {channels:>10,}")
+    print(f"topics per channel     {topics_per_channel:>10}  ({distinct:,} distinct in the pool)")
+    print(f"new papers             {papers:>10,}")
+    print(f"setup (channels+topics){setup:>10.2f} s")
+    print(f"digest run             {elapsed:>10.2f} s  ({report})")
+    print(f"per channel            {elapsed / channels * 1000:>10.2f} ms")
+    print(f"posts                  {poster.posts:>10,}")
+    print(
+        f"peak RSS               {rss_after / 1024:>10.0f} MiB (+{(rss_after - rss_before) / 1024:.0f} MiB during the run)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--channels", type=int, default=10_000)
+    parser.add_argument("--topics", type=int, default=3)
+    parser.add_argument("--papers", type=int, default=2_000)
+    parser.add_argument("--distinct-topics", type=int, default=5_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.channels, args.topics, args.papers, args.distinct_topics))
