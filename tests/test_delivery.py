@@ -238,3 +238,24 @@ async def test_weekly_digest_ranks_team_votes_and_names_sharers(
     cards = weekly[0].cards
     assert [c.paper.id for c in cards] == [papers[5].id, papers[2].id]
     assert cards[1].shared_by == ("U1",) and cards[1].comments == ("must read",)
+
+
+async def test_a_hanging_channel_does_not_hold_up_the_others(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    channels = [ChannelRef("slack", "T1", f"c{n}") for n in range(6)]
+    for channel in channels:
+        await _setup(world, channel, "09:00 UTC daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+
+    class HangsOnC0(RecordingPoster):
+        async def post(self, channel: ChannelRef, reply: Reply) -> None:
+            if channel.channel == "c0":
+                await asyncio.Event().wait()
+            await super().post(channel, reply)
+
+    slack = HangsOnC0("slack")
+    delivery = DigestDelivery(store, {"slack": slack}, concurrency=2, post_timeout=0.3)
+    report = await delivery.run_due(START + timedelta(hours=9))
+    assert sorted(ch.channel for ch, _, _ in slack.posts) == ["c1", "c2", "c3", "c4", "c5"]
+    assert (report.outcomes["posted"], report.outcomes["retry"]) == (5, 1)
