@@ -42,10 +42,12 @@ def slack_configured(settings: Settings) -> bool:
 async def run_bot(settings: Settings, options: RunOptions) -> None:
     async with open_app(settings) as app, AsyncExitStack() as stack:
         posters: dict[str, Poster] = {}
+        lifelines: list[asyncio.Task[None]] = []  # end when a platform connection dies
         if slack_configured(settings) or options.slack_http:
             posters["slack"] = await _start_slack(app, options, stack)
         if settings.discord_token:
-            posters["discord"] = await _start_discord(app, stack)
+            posters["discord"], gateway = await _start_discord(app, stack)
+            lifelines.append(gateway)
         console = not posters
         if console:
             posters["console"] = ConsolePoster()
@@ -54,7 +56,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> None:
             log.info("no Slack or Discord tokens set: running the console (see README)")
             await run_console(app.bot)
         else:
-            await _until_stopped()
+            await _until_stopped(lifelines)
 
 
 async def _start_slack(app: App, options: RunOptions, stack: AsyncExitStack) -> Poster:
@@ -78,14 +80,14 @@ async def _start_slack(app: App, options: RunOptions, stack: AsyncExitStack) -> 
     return SlackPoster.for_app(slack)
 
 
-async def _start_discord(app: App, stack: AsyncExitStack) -> Poster:
+async def _start_discord(app: App, stack: AsyncExitStack) -> tuple[Poster, asyncio.Task[None]]:
     from adapters.discord_app import DiscordPoster, build_discord_client, start_discord
 
     assert app.settings.discord_token is not None
     client = build_discord_client(app.bot, app.settings)
     connection = await start_discord(client, app.settings.discord_token.value)
     stack.push_async_callback(connection.close)
-    return DiscordPoster(client)
+    return DiscordPoster(client), connection.task
 
 
 @contextlib.asynccontextmanager
@@ -100,15 +102,27 @@ async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator
         scheduler.shutdown(wait=False)
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGINT or SIGTERM (a platform's process manager stops us with the latter)."""
+async def _until_stopped(lifelines: list[asyncio.Task[None]]) -> None:
+    """Wait for SIGINT or SIGTERM (how process managers stop us), or a platform connection's end.
+
+    A dead gateway ends the process with an error, so the process manager restarts it rather
+    than leaving a bot that looks up but answers nobody.
+    """
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopped.set)
+    waiter = asyncio.create_task(stopped.wait())
     try:
-        await stopped.wait()
+        done, _ = await asyncio.wait([waiter, *lifelines], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        waiter.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+    if waiter not in done:
+        raise PlatformGone("a platform connection ended unexpectedly; exiting so it restarts")
     log.info("stopping")
+
+
+class PlatformGone(RuntimeError):
+    """A platform's connection ended while the bot was meant to be running."""

@@ -303,7 +303,7 @@ def run(
     host: Annotated[str, typer.Option(help="HTTP interface for --slack-http.")] = "0.0.0.0",
 ) -> None:
     """Run the bot: Slack and Discord when configured (else the console), plus scheduled jobs."""
-    from adapters.runner import RunOptions, run_bot
+    from adapters.runner import PlatformGone, RunOptions, run_bot
 
     settings = _settings(service=True)
     options = RunOptions(slack_http=slack_http, host=host, port=port)
@@ -311,5 +311,7 @@ def run(
         asyncio.run(run_bot(settings, options))
     except (StorageError, ConfigError) as error:
         raise _fail(str(error)) from None
+    except PlatformGone as error:
+        raise _fail(str(error), code=1) from None
     except KeyboardInterrupt:
         pass
