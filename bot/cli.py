@@ -17,8 +17,9 @@ from rich.progress import Progress
 
 from adapters.console import CONSOLE_CHANNEL, ConsolePoster, render, run_console
 from bot.app import App, open_app
+from bot.commands import UserError, status_lines
 from bot.config import ConfigError, Settings
-from bot.digests import DigestPlanner
+from bot.digests import next_daily_digest
 from bot.ingest import IngestReport, ingest_arxiv, ingest_file, ingest_hf, ingest_sample
 from bot.models import ChannelRef
 from bot.query import QueryError
@@ -72,13 +73,9 @@ def _run(work: Callable[[App], Awaitable[T]]) -> T:
             return await work(opened)
 
     try:
-        return asyncio.run(_as_coroutine(go()))
+        return asyncio.run(go())
     except StorageError as error:
         raise _fail(str(error)) from None
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 @app.callback(invoke_without_command=True)
@@ -117,8 +114,6 @@ def search(
     """Search stored papers, best match first."""
 
     async def work(opened: App) -> None:
-        from bot.commands import UserError
-
         try:
             result = await opened.bot.search(CONSOLE_CHANNEL, " ".join(query), limit=limit)
         except (QueryError, UserError) as error:
@@ -162,13 +157,8 @@ def digest(
         raise _fail(str(error)) from None
 
     async def work(opened: App) -> None:
-        from datetime import timedelta
-
         now = utc_now()
-        since = now - timedelta(days=1)
-        planner = DigestPlanner(opened.store, now)
-        await planner.prepare(since, await opened.store.subscriptions(ref))
-        built = await planner.daily(ref, since)
+        built = await next_daily_digest(opened.store, ref, now)
         if dry_run or ref.platform != "console":
             typer.echo(render(built.reply))
             if not dry_run:
@@ -278,8 +268,6 @@ def status(
     ] = None,
 ) -> None:
     """Last fetch per source, last error, papers stored, and a channel's next digest."""
-    from bot.commands import status_lines
-
     try:
         ref = _channel(channel) if channel else None
     except ValueError as error:

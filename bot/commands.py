@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from bot.digests import DEFAULT_TOP_N, DigestPlanner
+from bot.digests import next_daily_digest
 from bot.ids import parse_paper_ref
 from bot.models import ChannelRef, Paper
 from bot.ports import PaperLookup
@@ -379,15 +379,8 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
 
 @command("digest", "digest", "Preview this channel's next daily picks.")
 async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    now = bot.clock()
     schedule = await channel_schedule(bot.store, cmd.channel)
-    planner = DigestPlanner(bot.store, now)
-    since = now - timedelta(days=1)
-    await planner.prepare(since, await bot.store.subscriptions(cmd.channel))
-    row = await bot.store.channel_row(cmd.channel)
-    top_n = int(row["top_n"]) if row else DEFAULT_TOP_N
-    digest = await planner.daily(cmd.channel, since, top_n)
-    reply = digest.reply
+    reply = (await next_daily_digest(bot.store, cmd.channel, bot.clock())).reply
     if isinstance(reply, PaperList):
         return PaperList(
             f"Preview: {reply.title}", reply.cards, reply.total, footer=schedule.describe()
