@@ -1,0 +1,254 @@
+"""Slack installations kept in Paperboy's own SQLite file (multi-workspace mode).
+
+Bolt's OAuth flow saves each workspace's bot token here and its authorize step reads it back,
+through the ``AsyncInstallationStore`` and ``AsyncOAuthStateStore`` interfaces. The tables come
+from migration 0002. Paperboy asks only for bot scopes, so there is one row per workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+UNINSTALLED_REASON = "The Slack app was uninstalled from this workspace."
+REVOKED_REASON = "Paperboy's Slack token for this workspace was revoked."
+STATE_TTL_SECONDS = 600
+
+_BOT_COLUMNS = (
+    "app_id, enterprise_id, enterprise_name, team_id, team_name, bot_token, bot_id, "
+    "bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, is_enterprise_install, "
+    "installer_user_id, installed_at"
+)
+
+
+class SlackInstallationStore(AsyncInstallationStore):
+    """Bot installations per workspace, in the ``slack_installations`` table."""
+
+    def __init__(self, store: Store, *, logger: logging.Logger = log) -> None:
+        self._store = store
+        self._logger = logger
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    async def async_save(self, installation: Installation) -> None:
+        if installation.bot_token is None or installation.bot_id is None:
+            # Paperboy asks for bot scopes only; a user-token-only install has nothing to keep.
+            self._logger.warning("ignored a Slack installation without a bot token")
+            return
+        await self._save(installation.to_bot(), installer=installation.user_id)
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        await self._save(bot, installer=None)
+
+    async def _save(self, bot: Bot, *, installer: str | None) -> None:
+        key = _key(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
+        async with self._store.transaction() as db:
+            await db.execute(
+                f"INSERT INTO slack_installations ({_BOT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (enterprise_id, team_id) DO UPDATE SET "
+                "app_id = excluded.app_id, enterprise_name = excluded.enterprise_name, "
+                "team_name = excluded.team_name, bot_token = excluded.bot_token, "
+                "bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id, "
+                "bot_scopes = excluded.bot_scopes, bot_refresh_token = excluded.bot_refresh_token, "
+                "bot_token_expires_at = excluded.bot_token_expires_at, "
+                "is_enterprise_install = excluded.is_enterprise_install, "
+                "installer_user_id = COALESCE(excluded.installer_user_id, installer_user_id), "
+                "installed_at = excluded.installed_at",
+                (
+                    bot.app_id, key[0], bot.enterprise_name, key[1], bot.team_name,
+                    bot.bot_token, bot.bot_id, bot.bot_user_id, ",".join(bot.bot_scopes or ()),
+                    bot.bot_refresh_token, bot.bot_token_expires_at,
+                    int(bool(bot.is_enterprise_install)), installer, bot.installed_at,
+                ),
+            )  # fmt: skip
+        # A workspace that installs again gets the schedules its uninstall paused.
+        resumed = await resume_workspace(self._store, bot.team_id or bot.enterprise_id or "")
+        self._logger.info(
+            "saved the Slack installation for team %s (enterprise %s)%s",
+            bot.team_id, bot.enterprise_id, f"; resumed {resumed} channels" if resumed else "",
+        )  # fmt: skip
+
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        row = await self._row(enterprise_id, team_id, is_enterprise_install)
+        return _bot(row) if row else None
+
+    async def async_find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        row = await self._row(enterprise_id, team_id, is_enterprise_install)
+        if row is None:
+            return None
+        installer = row["installer_user_id"] or ""
+        if user_id is not None and user_id != installer:
+            return None  # no per-user installations: Paperboy never holds user tokens
+        bot = _bot(row)
+        return Installation(
+            app_id=bot.app_id, enterprise_id=bot.enterprise_id,
+            enterprise_name=bot.enterprise_name, team_id=bot.team_id, team_name=bot.team_name,
+            bot_token=bot.bot_token, bot_id=bot.bot_id, bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.bot_scopes, bot_refresh_token=bot.bot_refresh_token,
+            bot_token_expires_at=bot.bot_token_expires_at, user_id=installer,
+            is_enterprise_install=bot.is_enterprise_install, installed_at=bot.installed_at,
+        )  # fmt: skip
+
+    async def find_bot_for_team(self, team_id: str) -> Bot | None:
+        """The bot installed in a workspace, whatever organization it belongs to (for posting,
+        where only the workspace id is known)."""
+        async with self._store.transaction() as db:
+            cursor = await db.execute(
+                f"SELECT {_BOT_COLUMNS} FROM slack_installations WHERE team_id = ? "
+                "ORDER BY installed_at DESC LIMIT 1",
+                (team_id,),
+            )
+            row: sqlite3.Row | None = await cursor.fetchone()
+            await cursor.close()
+        return _bot(row) if row else None
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        key = _key(enterprise_id, team_id, is_enterprise_install=False)
+        async with self._store.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?", key
+            )
+            deleted = cursor.rowcount
+        self._logger.info("removed %d Slack bot token(s) for team %s", deleted, team_id)
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        if user_id is not None:
+            return  # user tokens are never stored, so there is nothing of this user's to delete
+        await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+    async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+    async def _row(
+        self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None
+    ) -> sqlite3.Row | None:
+        key = _key(enterprise_id, team_id, is_enterprise_install)
+        # Store exposes no read helper; a short transaction is the public way in (see report).
+        async with self._store.transaction() as db:
+            cursor = await db.execute(
+                f"SELECT {_BOT_COLUMNS} FROM slack_installations "
+                "WHERE enterprise_id = ? AND team_id = ?",
+                key,
+            )
+            row: sqlite3.Row | None = await cursor.fetchone()
+            await cursor.close()
+        return row
+
+
+class SlackOAuthStateStore(AsyncOAuthStateStore):
+    """One-time OAuth ``state`` values, so a callback cannot be forged or replayed."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        expiration_seconds: int = STATE_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+        logger: logging.Logger = log,
+    ) -> None:
+        self._store = store
+        self._ttl = expiration_seconds
+        self._clock = clock
+        self._logger = logger
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        state = secrets.token_urlsafe(24)
+        now = self._clock()
+        async with self._store.transaction() as db:
+            await db.execute("DELETE FROM slack_oauth_states WHERE expires_at < ?", (now,))
+            await db.execute(
+                "INSERT INTO slack_oauth_states (state, expires_at) VALUES (?, ?)",
+                (state, now + self._ttl),
+            )
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        async with self._store.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM slack_oauth_states WHERE state = ? AND expires_at >= ?",
+                (state, self._clock()),
+            )
+            return cursor.rowcount == 1
+
+
+async def pause_workspace(store: Store, workspace: str, reason: str) -> int:
+    """Pause every scheduled digest in a Slack workspace; returns how many channels.
+
+    Votes, shares and subscriptions stay, so a reinstall picks up where the team left off.
+    """
+    count = await store.pause_workspace(PLATFORM, workspace, reason)
+    log.info("paused digests in %d channel(s) of Slack team %s: %s", count, workspace, reason)
+    return count
+
+
+async def resume_workspace(store: Store, workspace: str) -> int:
+    """Undo :func:`pause_workspace` (only pauses it made, not pauses for other reasons)."""
+    async with store.transaction() as db:
+        cursor = await db.execute(
+            "UPDATE channels SET paused_reason = NULL, failures = 0 WHERE platform = ? "
+            "AND workspace = ? AND paused_reason IN (?, ?)",
+            (PLATFORM, workspace, UNINSTALLED_REASON, REVOKED_REASON),
+        )
+        return cursor.rowcount
+
+
+def _key(
+    enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None
+) -> tuple[str, str]:
+    if is_enterprise_install:
+        return enterprise_id or "", ""
+    return enterprise_id or "", team_id or ""
+
+
+def _bot(row: sqlite3.Row) -> Bot:
+    return Bot(
+        app_id=row["app_id"],
+        enterprise_id=row["enterprise_id"] or None,
+        enterprise_name=row["enterprise_name"],
+        team_id=row["team_id"] or None,
+        team_name=row["team_name"],
+        bot_token=row["bot_token"],
+        bot_id=row["bot_id"],
+        bot_user_id=row["bot_user_id"],
+        bot_scopes=row["bot_scopes"],
+        bot_refresh_token=row["bot_refresh_token"],
+        bot_token_expires_at=row["bot_token_expires_at"],
+        is_enterprise_install=bool(row["is_enterprise_install"]),
+        installed_at=float(row["installed_at"]),
+    )
