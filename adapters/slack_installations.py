@@ -122,14 +122,11 @@ class SlackInstallationStore(AsyncInstallationStore):
     async def find_bot_for_team(self, team_id: str) -> Bot | None:
         """The bot installed in a workspace, whatever organization it belongs to (for posting,
         where only the workspace id is known)."""
-        async with self._store.transaction() as db:
-            cursor = await db.execute(
-                f"SELECT {_BOT_COLUMNS} FROM slack_installations WHERE team_id = ? "
-                "ORDER BY installed_at DESC LIMIT 1",
-                (team_id,),
-            )
-            row: sqlite3.Row | None = await cursor.fetchone()
-            await cursor.close()
+        row = await self._store.read_one(
+            f"SELECT {_BOT_COLUMNS} FROM slack_installations WHERE team_id = ? "
+            "ORDER BY installed_at DESC LIMIT 1",
+            (team_id,),
+        )
         return _bot(row) if row else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
@@ -155,16 +152,11 @@ class SlackInstallationStore(AsyncInstallationStore):
         self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None
     ) -> sqlite3.Row | None:
         key = _key(enterprise_id, team_id, is_enterprise_install)
-        # Store exposes no read helper; a short transaction is the public way in (see report).
-        async with self._store.transaction() as db:
-            cursor = await db.execute(
-                f"SELECT {_BOT_COLUMNS} FROM slack_installations "
-                "WHERE enterprise_id = ? AND team_id = ?",
-                key,
-            )
-            row: sqlite3.Row | None = await cursor.fetchone()
-            await cursor.close()
-        return row
+        return await self._store.read_one(
+            f"SELECT {_BOT_COLUMNS} FROM slack_installations "
+            "WHERE enterprise_id = ? AND team_id = ?",
+            key,
+        )
 
 
 class SlackOAuthStateStore(AsyncOAuthStateStore):
@@ -219,13 +211,7 @@ async def pause_workspace(store: Store, workspace: str, reason: str) -> int:
 
 async def resume_workspace(store: Store, workspace: str) -> int:
     """Undo :func:`pause_workspace` (only pauses it made, not pauses for other reasons)."""
-    async with store.transaction() as db:
-        cursor = await db.execute(
-            "UPDATE channels SET paused_reason = NULL, failures = 0 WHERE platform = ? "
-            "AND workspace = ? AND paused_reason IN (?, ?)",
-            (PLATFORM, workspace, UNINSTALLED_REASON, REVOKED_REASON),
-        )
-        return cursor.rowcount
+    return await store.resume_workspace(PLATFORM, workspace, (UNINSTALLED_REASON, REVOKED_REASON))
 
 
 def _key(

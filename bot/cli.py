@@ -56,6 +56,8 @@ def _settings(*, service: bool = False) -> Settings:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # At DEBUG aiosqlite logs SQL parameters, and those include workspace bot tokens.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.root.level))
     return settings
 
 

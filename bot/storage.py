@@ -108,6 +108,10 @@ class Store:
                 raise
             await self._db.commit()
 
+    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """A read outside any write transaction, for adapters' own tables (installations)."""
+        return await self._fetchone(sql, params)
+
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
@@ -527,6 +531,17 @@ class Store:
                 "UPDATE channels SET paused_reason = ? WHERE platform = ? AND workspace = ? "
                 "AND paused_reason IS NULL",
                 (reason, platform, workspace),
+            )
+            return cursor.rowcount
+
+    async def resume_workspace(self, platform: str, workspace: str, reasons: Sequence[str]) -> int:
+        """Resume a workspace's schedules paused for one of ``reasons`` (it was reinstalled)."""
+        marks = ",".join("?" * len(reasons))
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE channels SET paused_reason = NULL, failures = 0 WHERE platform = ? "
+                f"AND workspace = ? AND paused_reason IN ({marks})",
+                (platform, workspace, *reasons),
             )
             return cursor.rowcount
 
