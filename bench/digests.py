@@ -1,7 +1,7 @@
 """Benchmark: compute (and "post") the daily picks for many channels against a day's new papers.
 
-    .venv/bin/python bench/digests.py                       # 10,000 channels x 3 topics, 2,000 papers
-    .venv/bin/python bench/digests.py --channels 1000      # a quick run
+    .venv/bin/python bench/digests.py                   # 10,000 channels x 3 topics, 2,000 papers
+    .venv/bin/python bench/digests.py --channels 1000  # a quick run
 
 Goes through the same path as the scheduler (``DigestDelivery.run_due``) with a poster that only
 counts, on a real SQLite file and a real Tantivy index. Prints wall time per phase and peak memory.
@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import Corpus, Vocabulary  # noqa: E402
-from bot.delivery import DigestDelivery  # noqa: E402
-from bot.ingest import ingest_papers  # noqa: E402
-from bot.models import ChannelRef  # noqa: E402
-from bot.replies import Reply  # noqa: E402
-from bot.search import SearchIndex  # noqa: E402
-from bot.storage import Store  # noqa: E402
+from bench.corpus import Corpus, Vocabulary
+from bot.delivery import DigestDelivery
+from bot.ingest import ingest_papers
+from bot.models import ChannelRef
+from bot.replies import Reply
+from bot.search import SearchIndex
+from bot.storage import Store
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -106,9 +106,8 @@ async def main(channels: int, topics_per_channel: int, papers: int, distinct: in
     print(f"digest run             {elapsed:>10.2f} s  ({report})")
     print(f"per channel            {elapsed / channels * 1000:>10.2f} ms")
     print(f"posts                  {poster.posts:>10,}")
-    print(
-        f"peak RSS               {rss_after / 1024:>10.0f} MiB (+{(rss_after - rss_before) / 1024:.0f} MiB during the run)"
-    )
+    grown = (rss_after - rss_before) / 1024
+    print(f"peak RSS               {rss_after / 1024:>10.0f} MiB (+{grown:.0f} MiB during the run)")
 
 
 if __name__ == "__main__":
