@@ -18,11 +18,11 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import tantivy
 
@@ -42,8 +42,8 @@ FIELD_BOOSTS = {"title": 3.0, "authors": 1.5, "abstract": 1.0}
 SNIPPET_CHARS = 300
 STATE_FILE = "paperboy-index.json"
 # One commit (and one writer hold) per page; larger pages mean fewer, bigger segments.
-CATCH_UP_PAGE = 20_000
-WRITER_HEAP = 256_000_000
+CATCH_UP_PAGE = 50_000
+WRITER_HEAP = 512_000_000
 WRITER_THREADS = 2
 LOCK_TIMEOUT = 5.0
 # How stale a reader may be about commits made by other processes.
@@ -118,47 +118,27 @@ class SearchIndex:
 
     async def catch_up(self, store: PaperSource) -> int:
         """Index what changed in the store since the last catch-up. Returns papers applied."""
-        seq, limit, applied = self.applied_seq(), CATCH_UP_PAGE, 0
-        rows = await store.papers_changed_after(seq, limit=limit)
-        while rows:
-            whole = _whole_changes(rows, limit)
-            if not whole:
-                limit *= 2  # one change touched more papers than a page holds: read it whole
-                rows = await store.papers_changed_after(seq, limit=limit)
-                continue
-            seq = whole[-1][0]
-            # Read the next page while this one is indexed: the store's row decoding and
-            # Tantivy's indexing threads then keep different cores busy.
-            following = None
-            if len(rows) == limit:
-                following = asyncio.ensure_future(store.papers_changed_after(seq, limit=limit))
-            try:
-                await asyncio.to_thread(self._write, [paper for _, paper in whole], seq)
-            except BaseException:
-                await _cancel(following)
-                raise
-            applied += len(whole)
-            rows = await following if following else []
+        applied = 0
+        async with contextlib.aclosing(_changes(store, self.applied_seq())) as pages:
+            async for page in pages:
+                await asyncio.to_thread(self._write, [paper for _, paper in page], page[-1][0])
+                applied += len(page)
         return applied
 
     async def rebuild(self, store: PaperSource) -> int:
-        """Index every paper in the store afresh, then swap the new index in. Returns the count.
+        """Replace the whole index with what the store holds. Returns the papers indexed.
 
-        Searches keep using the old index until the new one is complete.
+        One commit at the end, so searches see the old index until the new one is complete; the
+        writer is held throughout, so other processes wait (or give up) meanwhile.
         """
-        if self._path is None:
-            fresh = SearchIndex.open(None, heap=self._heap, threads=self._threads)
-            count = await fresh.catch_up(store)
-            with self._write_lock:
-                self._index, self._memory_seq = fresh._index, fresh._memory_seq
-            return count
-        staging = self._path.with_name(f".{self._path.name}.rebuild")
-        await asyncio.to_thread(_remove, staging)
-        fresh = SearchIndex.open(staging, heap=self._heap, threads=self._threads)
-        count = await fresh.catch_up(store)
-        del fresh  # release its files before the directory moves
-        await asyncio.to_thread(self._swap_in, staging)
-        return count
+        loop = asyncio.get_running_loop()
+        async with contextlib.aclosing(_changes(store, 0)) as pages:
+
+            def next_page() -> list[tuple[int, Paper]] | None:
+                # Pages are read on the event loop (the store lives there); indexing runs here.
+                return asyncio.run_coroutine_threadsafe(_next_or_none(pages), loop).result()
+
+            return await asyncio.to_thread(self._replace_all, next_page)
 
     def applied_seq(self) -> int:
         """The store change sequence this index has caught up to."""
@@ -167,17 +147,37 @@ class SearchIndex:
         return _read_state(self._path).get("last_seq", 0)
 
     def _write(self, papers: Sequence[Paper], seq: int | None) -> None:
-        if not papers and seq is None:
+        if not papers:
             return
+        with self._writer() as writer:
+            for paper in papers:
+                writer.delete_documents_by_term("id", paper.id)
+                writer.add_document(_document(paper))
+            writer.commit()
+            if seq is not None:
+                self._record_seq(seq)  # still under the writer lock, so writes stay ordered
+
+    def _replace_all(self, next_page: Callable[[], list[tuple[int, Paper]] | None]) -> int:
+        if self._path is not None and not (self._path / "meta.json").exists():
+            self._index = _open_index(self._path)  # the directory was deleted under us
+        count = seq = 0
+        with self._writer() as writer:
+            writer.delete_all_documents()
+            while (page := next_page()) is not None:
+                for _, paper in page:
+                    writer.add_document(_document(paper))
+                count, seq = count + len(page), page[-1][0]
+            writer.commit()
+            self._record_seq(seq, rebuilt=True)
+        return count
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[tantivy.IndexWriter]:
+        """Tantivy's writer, held only for one batch of writes; searches reload afterwards."""
         with self._write_lock:
             writer = self._acquire_writer()
             try:
-                for paper in papers:
-                    writer.delete_documents_by_term("id", paper.id)
-                    writer.add_document(_document(paper))
-                writer.commit()
-                if seq is not None:
-                    self._record_seq(seq)  # still under the writer lock, so writes stay ordered
+                yield writer
             except BaseException:
                 writer.rollback()
                 raise
@@ -204,24 +204,14 @@ class SearchIndex:
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def _record_seq(self, seq: int) -> None:
+    def _record_seq(self, seq: int, *, rebuilt: bool = False) -> None:
         if self._path is None:
-            self._memory_seq = max(self._memory_seq, seq)
+            self._memory_seq = seq if rebuilt else max(self._memory_seq, seq)
             return
-        # Another process may have applied a later change already; never go back.
-        _write_state(self._path, max(seq, _read_state(self._path).get("last_seq", 0)))
-
-    def _swap_in(self, staging: Path) -> None:
-        assert self._path is not None
-        retired = self._path.with_name(f".{self._path.name}.old")
-        with self._write_lock:
-            _remove(retired)
-            if self._path.exists():
-                self._path.rename(retired)
-            staging.rename(self._path)
-            self._index = _open_index(self._path)
-            self.reload()
-        _remove(retired)
+        if not rebuilt:
+            # Another process may have applied a later change already; never go back.
+            seq = max(seq, _read_state(self._path).get("last_seq", 0))
+        _write_state(self._path, seq)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -326,19 +316,25 @@ def _schema() -> tantivy.Schema:
 
 
 def _open_index(path: Path | None) -> tantivy.Index:
-    schema = _schema()
-    if path is None:
-        index = tantivy.Index(schema)
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        if _state_mismatch(path):
-            log.warning("search index at %s is from another version; starting it afresh", path)
-            _remove(path)
-            path.mkdir(parents=True)
-        index = tantivy.Index(schema, path=str(path), reuse=True)
-        if not (path / STATE_FILE).exists():
-            _write_state(path, 0)
+    index = tantivy.Index(_schema()) if path is None else _open_directory(path)
     register_analyzers(index)
+    return index
+
+
+def _open_directory(path: Path) -> tantivy.Index:
+    """The index in ``path``; one we cannot use is started afresh (the store can refill it)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if _state_mismatch(path):
+        log.warning("search index at %s is from another version; starting it afresh", path)
+        _start_afresh(path)
+    try:
+        index = tantivy.Index(_schema(), path=str(path), reuse=True)
+    except (ValueError, OSError) as error:
+        log.warning("search index at %s cannot be opened (%s); starting it afresh", path, error)
+        _start_afresh(path)
+        index = tantivy.Index(_schema(), path=str(path), reuse=True)
+    if not (path / STATE_FILE).exists():
+        _write_state(path, 0)
     return index
 
 
@@ -380,15 +376,42 @@ def _write_state(path: Path, last_seq: int) -> None:
     temp.replace(path / STATE_FILE)
 
 
-def _remove(path: Path) -> None:
+def _start_afresh(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
 
 
-async def _cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+async def _changes(store: PaperSource, seq: int) -> AsyncGenerator[list[tuple[int, Paper]], None]:
+    """Pages of changes after ``seq``, oldest first, each change whole (never cut in two)."""
+    limit = CATCH_UP_PAGE
+    rows = await store.papers_changed_after(seq, limit=limit)
+    while rows:
+        whole = _whole_changes(rows, limit)
+        if not whole:
+            limit *= 2  # one change touched more papers than a page holds: read it whole
+            rows = await store.papers_changed_after(seq, limit=limit)
+            continue
+        seq = whole[-1][0]
+        # Read the next page while the caller indexes this one: the store's row decoding and
+        # Tantivy's indexing threads then keep different cores busy.
+        ahead = None
+        if len(rows) == limit:
+            ahead = asyncio.ensure_future(store.papers_changed_after(seq, limit=limit))
+        try:
+            yield whole
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+            raise
+        rows = await ahead if ahead is not None else []
+
+
+async def _next_or_none(
+    pages: AsyncIterator[list[tuple[int, Paper]]],
+) -> list[tuple[int, Paper]] | None:
+    return await anext(pages, None)
 
 
 def _whole_changes(rows: list[tuple[int, Paper]], limit: int) -> list[tuple[int, Paper]]:
@@ -470,14 +493,13 @@ def _highlight(snippet: tantivy.Snippet, source: str) -> Highlight | None:
     ranges = snippet.highlighted()
     if not fragment or not ranges:
         return None
-    encoded = fragment.encode()
-    spans = _merge(sorted((_chars(encoded, r.start), _chars(encoded, r.end)) for r in ranges))
+    spans = _merge(sorted(_char_spans(fragment, [(r.start, r.end) for r in ranges])))
     where = snippet.fragment_range()
-    whole = source.strip().encode()
-    before, after = _text(whole[: where.start]), _text(whole[where.end :])
-    lead = "…" if _has_words(before) else ""
+    # Fragments start at a word, so anything before them is text that was left out.
+    lead = "…" if where.start > 0 else ""
+    after = source.strip().encode()[where.end :].decode("utf-8", errors="ignore")
     # A fragment that stops just before the final full stop gets the full stop, not "…".
-    tail = "…" if _has_words(after) else after.rstrip()
+    tail = "…" if any(ch.isalnum() for ch in after) else after.rstrip()
     shift = len(lead)
     return Highlight(
         _BREAKS.sub(" ", lead + fragment + tail),
@@ -485,16 +507,15 @@ def _highlight(snippet: tantivy.Snippet, source: str) -> Highlight | None:
     )
 
 
-def _text(encoded: bytes) -> str:
-    return encoded.decode("utf-8", errors="ignore")
+def _char_spans(text: str, byte_spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    if text.isascii():
+        return byte_spans
+    encoded = text.encode()
 
+    def chars(offset: int) -> int:
+        return len(encoded[:offset].decode("utf-8", errors="ignore"))
 
-def _has_words(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
-
-
-def _chars(encoded: bytes, offset: int) -> int:
-    return len(_text(encoded[:offset]))
+    return [(chars(start), chars(end)) for start, end in byte_spans]
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,0 +1,263 @@
+"""Search benchmark: ingest a synthetic corpus the way ``paperboy ingest`` does, then time mixed
+queries through our path (parse + SearchIndex.search with snippets) and through bare Tantivy.
+
+    .venv/bin/python -m bench.search --sizes 20000          # quick
+    .venv/bin/python -m bench.search                        # 100k and 1M (several minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import tantivy
+
+from bench.corpus import DEFAULT_SEED_PAGE, Corpus, Vocabulary
+from bot.ingest import ingest_papers
+from bot.query import parse_query
+from bot.search import SearchIndex, register_analyzers
+from bot.storage import Store
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass
+class Timer:
+    seconds: float = 0.0
+
+    def wrap(
+        self, call: Callable[P, Coroutine[Any, Any, T]]
+    ) -> Callable[P, Coroutine[Any, Any, T]]:
+        async def timed(*args: P.args, **kwargs: P.kwargs) -> T:
+            start = time.perf_counter()
+            try:
+                return await call(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return timed
+
+
+@dataclass
+class Result:
+    size: int
+    ingest_s: float = 0.0
+    ingest_cpu_s: float = 0.0
+    upsert_s: float = 0.0
+    index_s: float = 0.0
+    db_bytes: int = 0
+    index_bytes: int = 0
+    segments: int = 0
+    timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+async def run(size: int, args: argparse.Namespace, vocabulary: Vocabulary) -> Result:
+    workdir = args.out / str(size)
+    corpus = Corpus(vocabulary)
+    if args.reuse and (workdir / "papers.index").is_dir():
+        index, result = SearchIndex.open(workdir / "papers.index"), Result(size)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        store = await Store.open(workdir / "papers.db")
+        index = SearchIndex.open(workdir / "papers.index")
+        try:
+            result = await ingest(corpus, store, index, size, args.batch)
+        finally:
+            await store.close()
+    result.db_bytes = _size(workdir, "papers.db*")
+    result.segments = _bare(index.path).searcher().num_segments
+    result.index_bytes = _size(workdir / "papers.index", "*")
+    queries = make_queries(corpus, args.queries)
+    time_queries(index, workdir / "papers.index", queries, result)
+    if not (args.keep or args.reuse):
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+async def ingest(corpus: Corpus, store: Store, index: SearchIndex, size: int, batch: int) -> Result:
+    """Through the same function as ``paperboy ingest``; generation time is not counted."""
+    upsert, catch_up = Timer(), Timer()
+    store.upsert_papers = upsert.wrap(store.upsert_papers)  # type: ignore[method-assign]
+    index.catch_up = catch_up.wrap(index.catch_up)  # type: ignore[method-assign]
+    result = Result(size)
+    done = 0
+    for papers in corpus.batches(size, batch):
+        start, cpu = time.perf_counter(), time.process_time()
+        await ingest_papers(store, index, papers)
+        result.ingest_s += time.perf_counter() - start
+        result.ingest_cpu_s += time.process_time() - cpu
+        done += len(papers)
+        print(f"\r  ingested {done:,}/{size:,}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    result.upsert_s, result.index_s = upsert.seconds, catch_up.seconds
+    return result
+
+
+def make_queries(corpus: Corpus, count: int) -> list[tuple[str, str]]:
+    """(kind, text) pairs: common, mid-frequency and rare words, phrases, filters, operators."""
+    rng = random.Random(3)
+    words = corpus.vocabulary.words
+    real = corpus.vocabulary.num_real
+
+    def common() -> str:
+        return words[rng.randrange(200)]
+
+    def mid() -> str:
+        return words[rng.randrange(200, min(5000, real))]
+
+    def rare() -> str:
+        return words[rng.randrange(real, len(words))]
+
+    def any_word() -> str:
+        return rng.choice((common, mid, mid, rare))()
+
+    def author() -> str:
+        name = rng.choice(corpus.authors[:5000])
+        return f'author:"{name}"' if rng.random() < 0.4 else f"author:{name.split()[-1]}"
+
+    def category() -> str:
+        return rng.choice(("cs.CL", "cs.CV", "stat.ML", "cs.IR", "eess.AS"))
+
+    makers: list[tuple[str, int, Callable[[], str]]] = [
+        ("1 common word", 10, common),
+        ("1 mid word", 10, mid),
+        ("1 rare word", 5, rare),
+        ("2 words", 20, lambda: f"{any_word()} {any_word()}"),
+        ('"phrase"', 15, lambda: f'"{corpus.phrase(rng.randint(2, 3))}"'),
+        ("author:", 10, author),
+        ("cat: + word", 10, lambda: f"cat:{category()} {any_word()}"),
+        ("a OR b c", 10, lambda: f"{any_word()} OR {any_word()} {any_word()}"),
+        ("a b -c", 5, lambda: f"{any_word()} {any_word()} -{common()}"),
+        ("word since:", 5, lambda: f"{any_word()} since:{rng.randint(2016, 2025)}"),
+    ]
+    total = sum(share for _, share, _ in makers)
+    queries = []
+    for kind, share, make in makers:
+        queries += [(kind, make()) for _ in range(count * share // total)]
+    rng.shuffle(queries)
+    return queries
+
+
+def time_queries(
+    index: SearchIndex, path: Path, queries: list[tuple[str, str]], result: Result
+) -> None:
+    """Each query through the three paths, in all six orders in turn: whichever runs first
+    pays for cold caches, so every path goes first equally often."""
+    bare = _bare(path)
+    schema = bare.schema
+    for _, text in queries:  # warm the page cache for the postings and documents queried
+        _ours(index, text)
+    for n, (kind, text) in enumerate(queries):
+        engine_query = index.engine_query(parse_query(text))
+        paths = [
+            ("ours", partial(_ours, index, text)),
+            ("bare + docs + snippets", partial(_bare_search, bare, schema, engine_query, True)),
+            ("bare search only", partial(_bare_search, bare, schema, engine_query, False)),
+        ]
+        for name, call in (paths[i] for i in _ORDERS[n % len(_ORDERS)]):
+            start = time.perf_counter()
+            call()
+            result.timings[name].append(time.perf_counter() - start)
+        result.by_kind[kind].append(result.timings["ours"][-1])
+
+
+_ORDERS = list(itertools.permutations(range(3)))
+
+
+def _ours(index: SearchIndex, text: str) -> None:
+    index.search(parse_query(text), limit=10, snippets=True)
+
+
+def _bare(path: Path | None) -> tantivy.Index:
+    assert path is not None
+    bare = tantivy.Index.open(str(path))
+    register_analyzers(bare)  # snippets re-tokenize the stored abstract
+    return bare
+
+
+def _bare_search(bare: tantivy.Index, schema: Any, query: Any, snippets: bool) -> None:
+    """The same engine work as SearchIndex.search, minus our parsing and mapping."""
+    searcher = bare.searcher()
+    hits = searcher.search(query, limit=10).hits
+    if not snippets:
+        return
+    generator = tantivy.SnippetGenerator.create(searcher, query, schema, "abstract")
+    generator.set_max_num_chars(298)
+    for _, address in hits:
+        doc = searcher.doc(address)
+        doc.get_first("id")
+        generator.snippet_from_doc(doc).highlighted()
+
+
+def report(result: Result) -> None:
+    size = result.size
+    print(f"\n== {size:,} papers ==")
+    if result.ingest_s:
+        print(
+            f"ingest: {size / result.ingest_s:,.0f} papers/s overall ({result.ingest_s:.1f} s; "
+            f"store upserts {result.upsert_s:.1f} s, index catch-up {result.index_s:.1f} s = "
+            f"{size / result.index_s:,.0f} papers/s); {result.ingest_cpu_s / size * 1e6:.0f} µs "
+            "CPU per paper, all threads"
+        )
+    else:
+        print("ingest: skipped (--reuse)")
+    print(
+        f"sizes: database {result.db_bytes / 1e6:,.0f} MB, index {result.index_bytes / 1e6:,.0f} MB"
+        f" ({result.segments} segments)"
+    )
+    print(f"{'queries (ms)':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'ratio p50':>11}")
+    ours = statistics.median(result.timings["ours"])
+    for name, values in result.timings.items():
+        p50, p95, p99 = _percentiles(values)
+        print(f"{name:<26}{p50:>8.2f}{p95:>8.2f}{p99:>8.2f}{ours / (p50 / 1000):>10.2f}x")
+    print(f"{'ours, by kind (ms)':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'n':>11}")
+    for kind, values in sorted(result.by_kind.items()):
+        p50, p95, p99 = _percentiles(values)
+        print(f"  {kind:<24}{p50:>8.2f}{p95:>8.2f}{p99:>8.2f}{len(values):>11}")
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return statistics.median(values) * 1000, cuts[94] * 1000, cuts[98] * 1000
+
+
+def _size(directory: Path, pattern: str) -> int:
+    return sum(p.stat().st_size for p in directory.glob(pattern) if p.is_file())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=50_000, help="papers generated at a time")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--seed-page", type=Path, default=DEFAULT_SEED_PAGE)
+    parser.add_argument("--keep", action="store_true", help="keep the database and index")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time queries on a kept index; skip the ingest"
+    )
+    args = parser.parse_args(argv)
+    vocabulary = Vocabulary.load(args.seed_page)
+    print(f"vocabulary: {len(vocabulary.words):,} terms", file=sys.stderr)
+    for size in args.sizes:
+        report(asyncio.run(run(size, args, vocabulary)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,459 @@
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import pytest
+import tantivy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import search
+from bot.models import Paper
+from bot.query import QueryError, parse_query
+from bot.search import SearchIndex, SearchIndexError
+from bot.storage import Store
+
+
+def paper(
+    paper_id: str,
+    title: str,
+    abstract: str,
+    authors: tuple[str, ...],
+    published: str,
+    *categories: str,
+) -> Paper:
+    return Paper(
+        id=paper_id,
+        title=title,
+        abstract=abstract,
+        authors=authors,
+        published=datetime.fromisoformat(published).replace(tzinfo=UTC),
+        categories=categories,
+    )
+
+
+SINKS = paper(
+    "2309.17453",
+    "Efficient Streaming Language Models with Attention Sinks",
+    "Deploying large language models in streaming applications such as multi-round dialogue "
+    "is urgently needed, but long interactions exhaust memory. We observe that keeping the "
+    "states of initial tokens, which we call attention sinks, recovers the performance of "
+    "window attention.",
+    ("Guangxuan Xiao", "Song Han"),
+    "2023-09-29",
+    "cs.CL",
+)
+PVT = paper(
+    "2102.12122",
+    "Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction without Convolutions",
+    "Although convolutional neural networks achieve great successes in computer vision, this "
+    "work investigates a simple backbone useful for many dense prediction tasks such as object "
+    "detection and semantic segmentation.",
+    ("Wenhai Wang", "Enze Xie"),
+    "2021-02-24",
+    "cs.CV",
+)
+FLOW = paper(
+    "2210.02747",
+    "Flow Matching for Generative Modeling",
+    "We introduce a new paradigm for generative modeling built on continuous normalizing "
+    "flows, allowing us to train them at unprecedented scale. Diffusion paths are a special "
+    "case of the probability paths we regress.",
+    ("Yaron Lipman", "Ricky T. Q. Chen"),
+    "2022-10-06",
+    "cs.LG",
+)
+DDPM = paper(
+    "2006.11239",
+    "Denoising Diffusion Probabilistic Models",
+    "We present high quality image synthesis results using diffusion probabilistic models, a "
+    "class of latent variable models inspired by considerations from nonequilibrium "
+    "thermodynamics.",
+    ("Jonathan Ho", "Ajay Jain", "Pieter Abbeel"),
+    "2020-06-19",
+    "cs.LG",
+    "stat.ML",
+)
+PROMPTAGATOR = paper(
+    "2209.11755",
+    "Promptagator: Few-shot Dense Retrieval From 8 Examples",
+    "Much recent work has focused on tasks with limited supervision. We prompt a large "
+    "language model with a handful of examples to create task-specific dense retrievers, and "
+    "the small models we train improve prediction quality over strong baselines.",
+    ("Zhuyun Dai", "Vincent Y. Zhao"),
+    "2022-09-23",
+    "cs.IR",
+    "cs.CL",
+)
+LITSEARCH = paper(
+    "2407.18940",
+    "LitSearch: A Benchmark for Scientific Literature Search",
+    "Literature search questions challenge modern search engines and retrieval systems. We "
+    "benchmark state-of-the-art retrieval models and LLM-based reranking pipelines, and find a "
+    "gap between BM25 and neural retrieval.",
+    ("Anirudh Ajith", "Mengzhou Xia"),
+    "2024-07-26",
+    "cs.IR",
+)
+PHYSICAL = paper(
+    "2002.01234",
+    "Machine Learning for the Physical Layer: A Survey",
+    "We survey learned receivers, channel estimation and semantic communication, and discuss "
+    "open problems for sixth-generation wireless systems.",
+    ("Jörg Wübben", "Zoë Ødegård", "Carsten Bockelmann"),
+    "2020-02-04",
+    "cs.IT",
+    "eess.SP",
+)
+PAPERS = [SINKS, PVT, FLOW, DDPM, PROMPTAGATOR, LITSEARCH, PHYSICAL]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "p.db")
+    await opened.upsert_papers(PAPERS)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def index(tmp_path: Path, store: Store) -> SearchIndex:
+    opened = SearchIndex.open(tmp_path / "papers.index")
+    await opened.catch_up(store)
+    return opened
+
+
+def ids(index: SearchIndex, text: str) -> list[str]:
+    return [hit.paper_id for hit in index.search(parse_query(text), limit=20).hits]
+
+
+# -- what a person searching notices --------------------------------------------------------------
+
+
+def test_title_match_ranks_above_abstract_only_match(index: SearchIndex) -> None:
+    assert ids(index, "retrieval")[0] == PROMPTAGATOR.id
+    assert set(ids(index, "retrieval")) == {PROMPTAGATOR.id, LITSEARCH.id}
+
+
+def test_stemming_finds_other_forms(index: SearchIndex) -> None:
+    assert ids(index, "transformers") == [PVT.id]
+    assert PROMPTAGATOR.id in ids(index, "retriever")
+
+
+def test_phrase_needs_adjacent_words(index: SearchIndex) -> None:
+    assert set(ids(index, "dense prediction")) == {PVT.id, PROMPTAGATOR.id}
+    assert ids(index, '"dense prediction"') == [PVT.id]
+
+
+def test_hyphenated_word_is_a_phrase(index: SearchIndex) -> None:
+    assert ids(index, "multi-round") == [SINKS.id]
+    assert ids(index, "round-multi") == []
+
+
+def test_exclusion(index: SearchIndex) -> None:
+    assert ids(index, "dense -retrieval") == [PVT.id]
+    assert set(ids(index, 'models -"language model"')) == {FLOW.id, DDPM.id, LITSEARCH.id}
+
+
+def test_or(index: SearchIndex) -> None:
+    assert set(ids(index, "diffusion OR sinks")) == {FLOW.id, DDPM.id, SINKS.id}
+    assert ids(index, "diffusion OR denoising flow") == [FLOW.id]
+
+
+def test_author_with_and_without_accents(index: SearchIndex) -> None:
+    assert ids(index, "author:wubben") == [PHYSICAL.id]
+    assert ids(index, "author:Wübben") == [PHYSICAL.id]
+    assert ids(index, 'author:"jorg wubben"') == [PHYSICAL.id]
+    assert ids(index, "author:odegard") == [PHYSICAL.id]
+    assert ids(index, 'author:"wubben jorg"') == []
+
+
+def test_author_phrase_does_not_span_two_people(index: SearchIndex) -> None:
+    assert ids(index, 'author:"xiao song"') == []
+    assert ids(index, 'author:"song han"') == [SINKS.id]
+
+
+def test_plain_word_matches_author_names(index: SearchIndex) -> None:
+    assert ids(index, "lipman") == [FLOW.id]
+
+
+def test_category(index: SearchIndex) -> None:
+    assert set(ids(index, "cat:CS.ir")) == {PROMPTAGATOR.id, LITSEARCH.id}
+    assert set(ids(index, "cat:cs.CL")) == {SINKS.id, PROMPTAGATOR.id}
+    assert ids(index, "models cat:stat.ML") == [DDPM.id]
+    assert ids(index, "retrieval -cat:cs.CL") == [LITSEARCH.id]
+
+
+def test_since(index: SearchIndex) -> None:
+    assert ids(index, "dense since:2022") == [PROMPTAGATOR.id]
+    assert ids(index, "dense since:2021-02-24") != [PROMPTAGATOR.id]
+    assert ids(index, "dense since:2021-02-25") == [PROMPTAGATOR.id]
+
+
+def test_word_longer_than_the_index_keeps_matches_nothing(index: SearchIndex) -> None:
+    assert ids(index, "x" * 41) == []
+    assert ids(index, "dense -" + "x" * 41) != []
+
+
+def test_total_and_paging(index: SearchIndex) -> None:
+    query = parse_query("models")
+    first = index.search(query, limit=2)
+    rest = index.search(query, limit=10, offset=2)
+    assert first.total == rest.total == len(first.hits) + len(rest.hits) > 2
+    assert not {h.paper_id for h in first.hits} & {h.paper_id for h in rest.hits}
+    assert first.hits[0].score >= first.hits[1].score
+
+
+def test_snippets_mark_matched_words(index: SearchIndex) -> None:
+    (hit,) = index.search(parse_query("attention sinks")).hits
+    assert hit.snippet is not None
+    marked = {hit.snippet.text[start:end].lower() for start, end in hit.snippet.spans}
+    assert marked == {"attention", "sinks"}
+    assert "*attention sinks*" not in hit.snippet.marked("*", "*")
+    assert "*sinks*" in hit.snippet.marked("*", "*")
+    assert len(hit.snippet.text) <= search.SNIPPET_CHARS
+
+
+def test_snippet_spans_count_characters_not_bytes(index: SearchIndex) -> None:
+    (hit,) = index.search(parse_query("semantic communication wubben")).hits
+    assert hit.snippet is not None
+    assert hit.snippet.marked("[", "]").count("[") == 2
+    assert "[semantic] [communication]" in hit.snippet.marked("[", "]")
+
+
+def test_long_abstract_snippet_is_cut_with_ellipses(tmp_path: Path) -> None:
+    index = SearchIndex.open(None)
+    filler = "We describe earlier methods at length. " * 30
+    long = replace(SINKS, abstract=filler + "Our key finding is the attention sink. " + filler)
+    index.add_or_replace([long])
+    (hit,) = index.search(parse_query("sink")).hits
+    assert hit.snippet is not None
+    assert hit.snippet.text.startswith("…") and hit.snippet.text.endswith("…")
+    assert hit.snippet.marked("<", ">").count("<sink>") == 1
+    assert len(hit.snippet.text) <= search.SNIPPET_CHARS
+
+
+def test_no_snippet_when_only_the_title_matches(index: SearchIndex) -> None:
+    (hit,) = index.search(parse_query("pyramid")).hits
+    assert hit.snippet is None
+    (plain,) = index.search(parse_query("pyramid"), snippets=False).hits
+    assert plain.paper_id == hit.paper_id
+
+
+# -- keeping up with the store --------------------------------------------------------------------
+
+
+async def test_catch_up_applies_new_and_changed_papers_once(store: Store, tmp_path: Path) -> None:
+    index = SearchIndex.open(tmp_path / "idx")
+    assert await index.catch_up(store) == len(PAPERS)
+    assert await index.catch_up(store) == 0
+    revised = replace(DDPM, version=2, title="Denoising Diffusion Models, Revised")
+    new = paper("2501.00001", "Agents that browse", "Web agents.", ("A. Person",), "2025-01-02")
+    await store.upsert_papers([revised, new])
+    assert await index.catch_up(store) == 2
+    assert index.num_docs == len(PAPERS) + 1
+    assert ids(index, "revised") == [DDPM.id]
+    assert ids(index, "agents browse") == [new.id]
+    assert await index.catch_up(store) == 0
+    assert index.applied_seq() == await store.last_change_seq()
+
+
+async def test_catch_up_reads_a_change_larger_than_a_page(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "CATCH_UP_PAGE", 2)
+    index = SearchIndex.open(tmp_path / "idx")
+    assert await index.catch_up(store) == len(PAPERS)
+    assert index.num_docs == len(PAPERS)
+
+
+async def test_a_failed_write_leaves_the_position_for_next_time(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for revised in PAPERS:  # one change each, so pages are read ahead
+        await store.upsert_papers([replace(revised, version=2)])
+    monkeypatch.setattr(search, "CATCH_UP_PAGE", 2)
+    index = SearchIndex.open(tmp_path / "idx")
+
+    def fail(papers: list[Paper], seq: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index, "_write", fail)
+    with pytest.raises(OSError, match="disk full"):
+        await index.catch_up(store)
+    assert index.applied_seq() == 0
+    monkeypatch.undo()
+    assert await index.catch_up(store) == len(PAPERS)
+
+
+async def test_reapplying_is_harmless(store: Store, index: SearchIndex) -> None:
+    index.add_or_replace(PAPERS)
+    index.add_or_replace(PAPERS[:2])
+    assert index.num_docs == len(PAPERS)
+    assert ids(index, "transformers") == [PVT.id]
+
+
+async def test_rebuild_restores_a_deleted_index(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    index = SearchIndex.open(path)
+    await index.catch_up(store)
+    shutil.rmtree(path)
+    assert await index.rebuild(store) == len(PAPERS)
+    assert ids(index, "transformers") == [PVT.id]
+    assert index.applied_seq() == await store.last_change_seq()
+    assert SearchIndex.open(path).num_docs == len(PAPERS)
+
+
+async def test_rebuild_drops_what_the_store_does_not_have(store: Store, index: SearchIndex) -> None:
+    stray = paper("2501.99999", "Dense stray", "Not in the store.", ("Nobody",), "2025-01-01")
+    index.add_or_replace([stray])
+    assert await index.rebuild(store) == len(PAPERS)
+    assert index.num_docs == len(PAPERS)
+    assert stray.id not in ids(index, "dense")
+
+
+class _FailingStore:
+    """A store that breaks after its first page, as a disk or a network might."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pages = 0
+
+    async def papers_changed_after(self, seq: int, limit: int = 5000) -> list[tuple[int, Paper]]:
+        self._pages += 1
+        if self._pages > 1:
+            raise OSError("database went away")
+        return await self._store.papers_changed_after(seq, limit)
+
+
+async def test_a_failed_rebuild_keeps_the_old_index(
+    store: Store, index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for revised in PAPERS:  # one change each, so the rebuild reads several pages
+        await store.upsert_papers([replace(revised, version=2)])
+    monkeypatch.setattr(search, "CATCH_UP_PAGE", 2)
+    with pytest.raises(OSError, match="went away"):
+        await index.rebuild(_FailingStore(store))
+    index.reload()
+    assert index.num_docs == len(PAPERS)
+    assert ids(index, "transformers") == [PVT.id]
+    assert await index.rebuild(store) == len(PAPERS)
+
+
+def test_an_unreadable_index_starts_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    SearchIndex.open(path).add_or_replace(PAPERS)
+    (path / "meta.json").write_text("{not json")
+    reopened = SearchIndex.open(path)
+    assert reopened.num_docs == 0
+    assert reopened.applied_seq() == 0
+
+
+async def test_in_memory_index_for_subscriptions(store: Store) -> None:
+    index = SearchIndex.open(None)
+    assert await index.catch_up(store) == len(PAPERS)
+    assert index.matching_ids(parse_query("diffusion"), limit=10) == [DDPM.id, FLOW.id]
+    assert index.matching_ids(parse_query("diffusion"), limit=1) == [DDPM.id]
+    assert await index.rebuild(store) == len(PAPERS)
+    assert index.num_docs == len(PAPERS)
+
+
+def test_an_index_from_another_version_starts_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    SearchIndex.open(path).add_or_replace(PAPERS)
+    (path / search.STATE_FILE).write_text(json.dumps({"schema_version": 0, "last_seq": 9}))
+    reopened = SearchIndex.open(path)
+    assert reopened.num_docs == 0
+    assert reopened.applied_seq() == 0
+
+
+# -- several processes --------------------------------------------------------------------------
+
+
+def test_another_instance_sees_commits_after_reload(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    bot, cli = SearchIndex.open(path), SearchIndex.open(path)
+    assert bot.num_docs == 0
+    cli.add_or_replace(PAPERS[:3])
+    bot.reload()
+    assert bot.num_docs == 3
+    assert ids(bot, "transformers") == [PVT.id]
+
+
+def _hold_writer(path: Path) -> tantivy.IndexWriter:
+    """A writer on the same directory, as another process would hold it."""
+    return tantivy.Index.open(str(path)).writer(15_000_000, 1)
+
+
+def test_waits_for_another_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = SearchIndex.open(tmp_path / "idx")
+    writer = _hold_writer(tmp_path / "idx")
+    threading.Timer(0.2, writer.wait_merging_threads).start()
+    index.add_or_replace(PAPERS)
+    assert index.num_docs == len(PAPERS)
+
+
+def test_gives_up_on_a_writer_that_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "LOCK_TIMEOUT", 0.2)
+    index = SearchIndex.open(tmp_path / "idx")
+    writer = _hold_writer(tmp_path / "idx")
+    with pytest.raises(SearchIndexError, match="another process"):
+        index.add_or_replace(PAPERS)
+    writer.wait_merging_threads()
+    index.add_or_replace(PAPERS)  # and the lock is usable again
+    assert index.num_docs == len(PAPERS)
+
+
+def test_concurrent_readers_and_a_writer(tmp_path: Path) -> None:
+    index = SearchIndex.open(tmp_path / "idx")
+    index.add_or_replace(PAPERS)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(50):
+                assert index.search(parse_query("dense OR diffusion")).total >= 3
+        except BaseException as error:
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for _ in range(5):
+        index.add_or_replace(PAPERS[:2])
+    for reader in readers:
+        reader.join()
+    assert errors == []
+
+
+# -- any text is safe ---------------------------------------------------------------------------
+
+
+@cache
+def _shared_index() -> SearchIndex:
+    index = SearchIndex.open(None)
+    index.add_or_replace(PAPERS)
+    return index
+
+
+_PIECES = st.sampled_from(
+    ["OR", "-", '"', "author:", "cat:cs.CL", "since:2024", "dense", "ü", "x" * 45, "pre-train"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=60) | st.lists(_PIECES, max_size=10).map(" ".join))
+def test_any_text_searches_or_fails_with_query_error(text: str) -> None:
+    try:
+        query = parse_query(text)
+    except QueryError:
+        return
+    page = _shared_index().search(query, limit=3)
+    assert page.total >= len(page.hits)
