@@ -11,6 +11,7 @@ import httpx
 
 from bot.commands import Paperboy
 from bot.config import Settings
+from bot.ingest import catch_up_index
 from bot.models import Paper
 from bot.search import SearchIndex
 from bot.sources.arxiv import ArxivSource
@@ -61,7 +62,7 @@ async def open_app(
         store = await Store.open(settings.db_path)
         stack.push_async_callback(store.close)
         index = SearchIndex.open(settings.search_index_path)
-        await index.catch_up(store)
+        await catch_up_index(index, store)
         hf = HuggingFaceSource(http, settings.hf_url, timeout=settings.http_timeout)
         arxiv = ArxivSource(
             http,

@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta
 
 from bot.digests import next_daily_digest
 from bot.ids import parse_paper_ref
+from bot.ingest import catch_up_index
 from bot.models import ChannelRef, Paper
 from bot.ports import PaperLookup
 from bot.query import QueryError, parse_query
@@ -166,7 +167,7 @@ class Paperboy:
         paper = next((p for p in found if p.id == paper_id), None)
         if paper is not None:
             await self.store.upsert_papers([paper], now=self.clock())
-            await self.index.catch_up(self.store)
+            await catch_up_index(self.index, self.store)
         return paper
 
     async def search(self, channel: ChannelRef, text: str, *, limit: int) -> PaperList:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from bot.models import Paper
-from bot.search import SearchIndex
+from bot.search import SearchIndex, SearchIndexError
 from bot.sources.arxiv import ArxivSource, parse_feed
 from bot.sources.hf import HuggingFaceSource, parse_daily_papers
 from bot.sources.http import SourceError
@@ -63,8 +63,20 @@ async def ingest_papers(
         updated += report.updated
         if progress:
             progress(len(batch))
-    await index.catch_up(store)
+    await catch_up_index(index, store)
     return UpsertReport(len(papers), inserted, updated)
+
+
+async def catch_up_index(index: SearchIndex, store: Store) -> None:
+    """Bring the index up to date; if another process holds it (a bulk ingest), try later.
+
+    The papers are safe in the database either way, and every later catch-up (the next ingest,
+    the next start) applies whatever is still missing.
+    """
+    try:
+        await index.catch_up(store)
+    except SearchIndexError as error:
+        log.warning("search index not updated this time, will catch up later: %s", error)
 
 
 async def _record(
