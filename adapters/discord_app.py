@@ -538,6 +538,8 @@ class ChannelSettingsCog(
         at="24-hour time, like 09:00",
         timezone="Like Europe/Berlin or America/New_York",
         days="Weekdays, every day, or off",
+        picks="How many papers each daily picks post has (1-10, default 5)",
+        quiet_days="Post one line on days with nothing new (default on)",
     )
     @app_commands.autocomplete(timezone=timezone_choices)
     async def schedule(
@@ -546,11 +548,18 @@ class ChannelSettingsCog(
         at: str | None = None,
         timezone: str | None = None,
         days: Literal["weekdays", "daily", "off"] | None = None,
+        picks: app_commands.Range[int, 1, 10] | None = None,
+        quiet_days: bool | None = None,
     ) -> None:
+        options = _words(
+            f"picks:{picks}" if picks is not None else "",
+            "" if quiet_days is None else f"quiet:{'on' if quiet_days else 'off'}",
+        )
         if days == "off":
-            text = "schedule off"
+            text = _words("schedule off", options)
         else:
-            text = _words("schedule", "".join((at or "").split()), timezone or "", days or "")
+            when = _words("".join((at or "").split()), timezone or "", days or "")
+            text = _words("schedule", when, options)
         await self.client.answer(
             interaction, text, public=True, adjust=_posting_warning(interaction)
         )

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from bot.digests import next_daily_digest
+from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import parse_paper_ref
 from bot.ingest import catch_up_index
 from bot.models import ChannelRef, Paper
@@ -39,6 +39,7 @@ from bot.topics import MAX_TOPICS_PER_CHANNEL
 log = logging.getLogger(__name__)
 
 SEARCH_PAGE_SIZE = 5
+MAX_PICKS = 10
 MAX_COMMAND_LENGTH = 1000
 SHARE_FLAG = "--share"
 
@@ -392,34 +393,62 @@ async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
 
 @command(
     "schedule",
-    "schedule <HH:MM> <timezone> [weekdays|daily|off]",
-    "When this channel gets its daily picks.",
+    "schedule <HH:MM> <timezone> [weekdays|daily|off] [picks:N] [quiet:on|off]",
+    "When this channel gets its daily picks, how many, and whether quiet days say so.",
     manages_channel=True,
 )
 async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    options, rest = parse_digest_options(args)
     if not args:
-        current = await channel_schedule(bot.store, cmd.channel)
         return Notice(
-            current.describe(),
-            lines=("Change it with `schedule 09:00 Europe/Berlin weekdays` or `schedule off`.",),
+            await describe_digests(bot.store, cmd.channel),
+            lines=(
+                "Change it with `schedule 09:00 Europe/Berlin weekdays`, `schedule picks:3`, "
+                "`schedule quiet:off` or `schedule off`.",
+            ),
         )
-    schedule = parse_schedule(args)
+    changes: dict[str, object] = dict(options)
+    if rest:
+        schedule = parse_schedule(rest)
+        changes.update(digest_days=schedule.days, schedule_set=1)
+        if schedule.days != "off":
+            changes.update(digest_time=f"{schedule.at:%H:%M}", timezone=schedule.timezone,
+                           paused_reason=None, failures=0)  # fmt: skip
+    await bot.store.update_channel(cmd.channel, now=bot.clock(), **changes)
+    text = await describe_digests(bot.store, cmd.channel)
+    return Notice(f"Done. {text}", kind="success", public=True)
+
+
+def parse_digest_options(args: str) -> tuple[dict[str, int], str]:
+    """Pull ``picks:N`` and ``quiet:on|off`` out of a schedule command; return the rest."""
+    options: dict[str, int] = {}
+    rest = []
+    for word in args.split():
+        name, colon, value = word.partition(":")
+        if colon and name.lower() == "picks":
+            if not value.isdigit() or not 1 <= int(value) <= MAX_PICKS:
+                raise UserError(f"`picks:` takes a number from 1 to {MAX_PICKS}, e.g. `picks:3`.")
+            options["top_n"] = int(value)
+        elif colon and name.lower() == "quiet":
+            if value.lower() not in ("on", "off"):
+                raise UserError(
+                    "`quiet:on` posts one line on days with nothing new; `quiet:off` stays silent."
+                )
+            options["quiet_notice"] = int(value.lower() == "on")
+        else:
+            rest.append(word)
+    return options, " ".join(rest)
+
+
+async def describe_digests(store: Store, channel: ChannelRef) -> str:
+    schedule = await channel_schedule(store, channel)
     if schedule.days == "off":
-        await bot.store.update_channel(
-            cmd.channel, now=bot.clock(), digest_days="off", schedule_set=1
-        )
-    else:
-        await bot.store.update_channel(
-            cmd.channel,
-            now=bot.clock(),
-            digest_time=f"{schedule.at:%H:%M}",
-            timezone=schedule.timezone,
-            digest_days=schedule.days,
-            schedule_set=1,
-            paused_reason=None,
-            failures=0,
-        )
-    return Notice(f"Done. {schedule.describe()}", kind="success", public=True)
+        return schedule.describe()
+    row = await store.channel_row(channel)
+    picks = int(row["top_n"]) if row else DEFAULT_TOP_N
+    quiet = bool(row["quiet_notice"]) if row else True
+    days = "a short line on days with nothing new" if quiet else "silence on days with nothing new"
+    return f"{schedule.describe()} Up to {picks} papers each time; {days}."
 
 
 async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule:

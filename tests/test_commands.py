@@ -225,3 +225,14 @@ async def test_no_typed_string_crashes_a_command(bot: Paperboy, text: str) -> No
     reply = await bot.handle(Command(GENERAL, "fuzzer", text))
     if isinstance(reply, Notice) and reply.kind == "error":
         assert "something went wrong" not in reply.text
+
+
+async def test_schedule_sets_how_many_picks_and_quiet_days(chat: Chat, ask: Ask) -> None:
+    text = await chat("schedule 07:45 Asia/Tokyo daily picks:2 quiet:off")
+    assert "every day at 07:45 (Asia/Tokyo)" in text
+    assert "Up to 2 papers" in text and "silence on days with nothing new" in text
+    assert "Up to 3 papers" in await chat("schedule picks:3")
+    preview = await ask("digest")
+    assert isinstance(preview, PaperList) and len(preview.cards) == 3
+    assert "`picks:` takes a number from 1 to 10" in await chat("schedule picks:50")
+    assert "`quiet:on`" in await chat("schedule quiet:maybe")

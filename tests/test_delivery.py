@@ -259,3 +259,14 @@ async def test_a_hanging_channel_does_not_hold_up_the_others(
     report = await delivery.run_due(START + timedelta(hours=9))
     assert sorted(ch.channel for ch, _, _ in slack.posts) == ["c1", "c2", "c3", "c4", "c5"]
     assert (report.outcomes["posted"], report.outcomes["retry"]) == (5, 1)
+
+
+async def test_a_channel_can_turn_the_nothing_new_line_off(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    await _setup(world, BERLIN, "09:00 UTC daily quiet:off")
+    slack = RecordingPoster("slack")
+    await DigestDelivery(store, {"slack": slack}).run_due(START + timedelta(hours=9))
+    assert slack.posts == []
+    row = await store.channel_row(BERLIN)
+    assert row is not None and row["quiet_notice"] == 0

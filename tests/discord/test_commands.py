@@ -199,7 +199,7 @@ async def test_help_is_private_and_speaks_discord(gateway: Gateway) -> None:
     text = descriptions(data)
     assert data["flags"] & EPHEMERAL
     assert "`/papers search query [share]` — Find papers" in text
-    assert "`/papers-channel schedule [time] [timezone] [days]`" in text
+    assert "`/papers-channel schedule [time] [timezone] [days] [picks] [quiet_days]`" in text
     assert "search <query>" not in text
 
 
@@ -410,3 +410,17 @@ async def test_an_error_after_a_public_defer_is_shown_privately(
     assert [c.method for c in calls[1:]] == ["DELETE", "POST"]
     assert calls[2].body["flags"] & EPHEMERAL
     assert "could not find paper `2411.00043`" in calls[2].body["embeds"][0]["description"]
+
+
+async def test_schedule_sets_picks_and_quiet_days(gateway: Gateway, store: Store) -> None:
+    asked = gateway.command(
+        "papers-channel",
+        "schedule",
+        {"picks": 3, "quiet_days": False},
+        permissions=MODERATOR_PERMISSIONS,
+    )
+    text = descriptions(callback(await gateway.api.answers(asked))["data"])
+    assert "Up to 3 papers" in text and "silence on days with nothing new" in text
+    row = await store.channel_row(CHANNEL)
+    assert row is not None
+    assert (row["top_n"], row["quiet_notice"]) == (3, 0)
