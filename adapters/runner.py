@@ -21,6 +21,7 @@ from adapters.console import ConsolePoster, run_console
 from bot.app import App, open_app
 from bot.config import ConfigError, Settings
 from bot.delivery import DigestDelivery
+from bot.ingest import ingest_hf, ingest_sample
 from bot.jobs import BackgroundJobs
 from bot.ports import Poster
 from bot.storage import utc_now
@@ -51,12 +52,24 @@ async def run_bot(settings: Settings, options: RunOptions) -> None:
         console = not posters
         if console:
             posters["console"] = ConsolePoster()
+            await _papers_to_talk_about(app)
         await stack.enter_async_context(_scheduled_jobs(app, posters))
         if console:
             log.info("no Slack or Discord tokens set: running the console (see README)")
             await run_console(app.bot)
         else:
             await _until_stopped(lifelines)
+
+
+async def _papers_to_talk_about(app: App) -> None:
+    """A console on an empty database fetches today's papers, or loads the sample when offline."""
+    if await app.store.count_papers():
+        return
+    report = await ingest_hf(app.store, app.index, app.hf, utc_now().date())
+    if not report.ok or not report.fetched:
+        sample = await ingest_sample(app.store, app.index)
+        log.warning("no papers yet and none from Hugging Face: loaded the %d sample papers",
+                    sample.fetched)  # fmt: skip
 
 
 async def _start_slack(app: App, options: RunOptions, stack: AsyncExitStack) -> Poster:
@@ -93,6 +106,8 @@ async def _start_discord(app: App, stack: AsyncExitStack) -> tuple[Poster, async
 @contextlib.asynccontextmanager
 async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator[BackgroundJobs]:
     jobs = BackgroundJobs(app, DigestDelivery(app.store, posters), clock=utc_now)
+    # APScheduler logs every run of the every-minute delivery job at INFO; our jobs log outcomes.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
     scheduler = AsyncIOScheduler(timezone=UTC)
     jobs.schedule(scheduler)
     scheduler.start()

@@ -81,5 +81,8 @@ class BackgroundJobs:
         scheduler.add_job(
             self.deliver_due, DELIVERY_TRIGGER, id="deliver", next_run_time=now, **common
         )
-        scheduler.add_job(self.fetch_hugging_face, HF_TRIGGER, id="fetch-hf", **common)
+        # Fetch once at start too, so a new or long-stopped bot does not wait hours for papers.
+        scheduler.add_job(
+            self.fetch_hugging_face, HF_TRIGGER, id="fetch-hf", next_run_time=now, **common
+        )
         scheduler.add_job(self.fetch_arxiv, ARXIV_TRIGGER, id="fetch-arxiv", **common)

@@ -115,3 +115,10 @@ def test_run_without_platform_tokens_runs_the_console_with_the_scheduler(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "Papers stored: 75" in result.stdout
     assert "running the console" in result.stderr
+
+
+def test_run_offline_on_an_empty_database_falls_back_to_the_sample(tmp_path: Path) -> None:
+    result = paperboy("run", env_dir=tmp_path, stdin="search mixture of experts\n")
+    assert result.returncode == 0, result.stderr
+    assert "loaded the 75 sample papers" in result.stderr
+    assert "Mixture-of-Experts" in result.stdout
