@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 GRACE = timedelta(hours=6)
 PAUSE_AFTER_FAILURES = 3
 POST_TIMEOUT = 120.0
+STALE_CLAIM = timedelta(minutes=10)  # far longer than any post may take (POST_TIMEOUT)
 _SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
 
 
@@ -84,6 +85,13 @@ class DigestDelivery:
         return report
 
     async def _due_jobs(self, now: datetime, report: DeliveryReport) -> list[_Job]:
+        for stale in await self.store.abandon_stale_claims(now - STALE_CLAIM, now):
+            log.warning(
+                "%s digest %s for channel %s was claimed but never finished (the process "
+                "stopped mid-post); not posting it again",
+                *(stale[1], stale[2], stale[0]),
+            )
+            report.outcomes["abandoned"] += 1
         # Periods reach back two local days at most, so three days of claims cover them all.
         claimed = await self.store.digest_runs_claimed_since(now - timedelta(days=3))
         last_daily = await self.store.last_digests(DAILY)

@@ -449,6 +449,19 @@ class Store:
         )
         return {(int(row[0]), row[1], row[2]) for row in rows}
 
+    async def abandon_stale_claims(self, before: datetime, now: datetime) -> list[sqlite3.Row]:
+        """Close claims a stopped process left mid-post, so they are reported once, not retried."""
+        async with (
+            self.transaction() as db,
+            db.execute(
+                "UPDATE digest_runs SET status = 'abandoned', finished_at = ?, detail = "
+                "'the process stopped while posting; not retried, to never post twice' "
+                "WHERE status = 'claimed' AND claimed_at < ? RETURNING channel_id, kind, period",
+                (to_iso(now), to_iso(before)),
+            ) as cursor,
+        ):
+            return list(await cursor.fetchall())
+
     async def last_digests(self, kind: str) -> dict[int, datetime]:
         """When each channel's last delivered digest of ``kind`` was claimed."""
         rows = await self._fetchall(

@@ -270,3 +270,20 @@ async def test_a_channel_can_turn_the_nothing_new_line_off(
     assert slack.posts == []
     row = await store.channel_row(BERLIN)
     assert row is not None and row["quiet_notice"] == 0
+
+
+async def test_a_claim_left_by_a_hard_kill_is_reported_once_and_never_reposted(
+    world: Paperboy, store: Store, index: SearchIndex, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _setup(world, BERLIN, "09:00 UTC daily")
+    channel_id = await store.channel_id(BERLIN)
+    due = START + timedelta(hours=9)
+    # The process died between claiming and finishing (SIGKILL: no chance to release).
+    assert await store.claim_digest(channel_id, "daily", "2026-10-26", due)
+    slack = RecordingPoster("slack")
+    delivery = DigestDelivery(store, {"slack": slack})
+    first = await delivery.run_due(due + timedelta(minutes=30))
+    second = await delivery.run_due(due + timedelta(minutes=31))
+    assert slack.posts == []
+    assert (first.outcomes["abandoned"], second.outcomes["abandoned"]) == (1, 0)
+    assert "claimed but never finished" in caplog.text
