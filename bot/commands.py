@@ -17,7 +17,7 @@ from datetime import datetime, time, timedelta
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import parse_paper_ref
 from bot.ingest import catch_up_index
-from bot.models import ChannelRef, Paper
+from bot.models import SAMPLE_PREFIX, ChannelRef, Paper
 from bot.ports import PaperLookup
 from bot.query import QueryError, parse_query
 from bot.ranking import rank_trending
@@ -146,7 +146,7 @@ class Paperboy:
         return paper
 
     async def _look_up(self, paper_id: str) -> Paper | None:
-        if self.lookup is None or paper_id.startswith("sample-"):
+        if self.lookup is None or paper_id.startswith(SAMPLE_PREFIX):
             return None
         # Two people pasting the same new link at once share one live lookup.
         pending = self._lookups.get(paper_id)
