@@ -8,6 +8,7 @@ categories and dates follow what arXiv listings look like.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 from collections import Counter
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bot.models import Paper
 
+SAMPLE_FILE = Path(__file__).resolve().parents[1] / "bot/data/sample_papers.json"
 DEFAULT_SEED_PAGE = Path(__file__).resolve().parents[2] / "shared/seed/daily-papers-page.txt"
 _ZIPF_EXPONENT = 1.07
 _RARE_TERMS = 150_000
@@ -148,7 +150,11 @@ def _made_up(rng: random.Random) -> str:
 
 
 def _read_abstracts(path: Path) -> list[str]:
-    """On the saved page each abstract is one long line."""
+    """On the saved page each abstract is one long line; without the page, the bundled sample
+    (built from that same page) gives the same words."""
+    if not path.is_file():
+        bundled = json.loads(SAMPLE_FILE.read_text("utf-8"))
+        return [paper["abstract"] for paper in bundled["papers"]]
     abstracts = [line for line in path.read_text("utf-8").splitlines() if len(line) > 400]
     if not abstracts:
         raise ValueError(f"{path} has no abstracts to learn words from")
