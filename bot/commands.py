@@ -269,7 +269,7 @@ async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
         f"Trending {label}",
         cards,
         total=len(papers),
-        empty_text=f"No new papers {label} yet. Fetch some with `paperboy ingest hf`.",
+        empty_text=f"No new papers {label} yet: they arrive through the day.",
     )
 
 
