@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot adapters tests bench
-	$(BIN)/ruff format --check bot adapters tests bench
+	$(BIN)/ruff check bot adapters tests bench scripts
+	$(BIN)/ruff format --check bot adapters tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
