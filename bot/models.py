@@ -9,6 +9,11 @@ from urllib.parse import quote_plus
 SAMPLE_PREFIX = "sample-"
 
 
+def squash_spaces(text: str) -> str:
+    """One space between words: feeds wrap titles and abstracts over several indented lines."""
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True, slots=True)
 class Paper:
     """One paper, keyed by its canonical arXiv id (no version suffix)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.models import ChannelRef, Paper
+from bot.models import ChannelRef, Paper, squash_spaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ Reply = PaperList | PaperDetail | VoteRecorded | Notice
 
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` at a word boundary so it fits ``limit`` characters, with an ellipsis."""
-    text = " ".join(text.split())
+    text = squash_spaces(text)
     if len(text) <= limit:
         return text
     cut = text[: max(limit - 1, 0)]

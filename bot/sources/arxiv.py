@@ -15,7 +15,7 @@ import feedparser
 import httpx
 
 from bot.ids import parse_paper_ref, split_versioned_id
-from bot.models import SAMPLE_PREFIX, Paper
+from bot.models import SAMPLE_PREFIX, Paper, squash_spaces
 from bot.sources.http import (
     DEFAULT_RETRY,
     Clock,
@@ -82,7 +82,7 @@ def _error_message(entries: list[Any]) -> str | None:
     """arXiv reports a bad query as a feed holding one entry whose id is under /api/errors."""
     for entry in entries:
         if "/api/errors" in str(entry.get("id", "")):
-            return _clean(str(entry.get("summary") or entry.get("title") or "unknown error"))
+            return squash_spaces(str(entry.get("summary") or entry.get("title") or "unknown error"))
     return None
 
 
@@ -91,14 +91,14 @@ def _paper(entry: Mapping[str, Any]) -> Paper:
     ref = split_versioned_id(raw_id)
     if ref is None or ref.id.startswith(SAMPLE_PREFIX):
         raise _Malformed(f"id {raw_id!r} is not an arXiv abs URL")
-    title = _clean(str(entry.get("title") or ""))
+    title = squash_spaces(str(entry.get("title") or ""))
     if not title:
         raise _Malformed(f"{ref.id} has no title")
     return Paper(
         id=ref.id,
         version=ref.version or 1,
         title=title,
-        abstract=_clean(str(entry.get("summary") or "")),
+        abstract=squash_spaces(str(entry.get("summary") or "")),
         authors=_authors(entry),
         published=_published(entry, ref.id),
         categories=_categories(entry),
@@ -107,7 +107,7 @@ def _paper(entry: Mapping[str, Any]) -> Paper:
 
 
 def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
-    names = (_clean(str(author.get("name") or "")) for author in entry.get("authors", []))
+    names = (squash_spaces(str(author.get("name") or "")) for author in entry.get("authors", []))
     return tuple(name for name in names if name)
 
 
@@ -124,10 +124,6 @@ def _categories(entry: Mapping[str, Any]) -> tuple[str, ...]:
     primary = entry.get("arxiv_primary_category") or {}
     terms = [primary.get("term")] + [tag.get("term") for tag in entry.get("tags", [])]
     return tuple(dict.fromkeys(term.strip() for term in terms if isinstance(term, str) and term))
-
-
-def _clean(text: str) -> str:
-    return " ".join(text.split())
 
 
 class ArxivSource:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bot.ids import parse_paper_ref
-from bot.models import SAMPLE_PREFIX, Paper
+from bot.models import SAMPLE_PREFIX, Paper, squash_spaces
 from bot.sources.http import (
     DEFAULT_RETRY,
     ParseResult,
@@ -59,8 +59,8 @@ def _paper(item: Any) -> Paper:
         raise _Malformed(f"paper.id {inner['id']!r} is not an arXiv id")
     return Paper(
         id=ref.id,
-        title=_clean(_text(inner, "title", fallback=outer)),
-        abstract=_clean(_optional_text(inner, "summary", fallback=outer)),
+        title=squash_spaces(_text(inner, "title", fallback=outer)),
+        abstract=squash_spaces(_optional_text(inner, "summary", fallback=outer)),
         authors=_authors(inner.get("authors")),
         # paper.publishedAt is the arXiv date; the item-level one is when HF listed it.
         published=_timestamp(_text(inner, "publishedAt", fallback=outer)),
@@ -105,7 +105,7 @@ def _authors(value: Any) -> tuple[str, ...]:
     # Hugging Face hides an author when the name was wrongly parsed from the PDF; its own page
     # leaves them out, so do we.
     names = (
-        _clean(author["name"])
+        squash_spaces(author["name"])
         for author in value
         if isinstance(author, Mapping)
         and isinstance(author.get("name"), str)
@@ -135,10 +135,6 @@ def _link(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith(("https://", "http://")):
         return value.strip()
     return None
-
-
-def _clean(text: str) -> str:
-    return " ".join(text.split())
 
 
 class HuggingFaceSource:
