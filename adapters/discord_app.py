@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -228,7 +229,7 @@ class PaperboyDiscord(commands.Bot):
         done, _ = await asyncio.wait({work}, timeout=self.answer_within)
         if not done:
             await interaction.response.defer(ephemeral=not public, thinking=True)
-        reply = await work
+        reply = discord_spelling(await work)
         message = render(adjust(reply) if adjust else reply)
         if done:
             await interaction.response.send_message(
@@ -797,6 +798,28 @@ def _log_gateway_end(task: asyncio.Task[None]) -> None:
         log.error("Discord refused the gateway intents; see Bot → Privileged Gateway Intents.")
     elif error is not None:
         log.error("The Discord connection stopped: %s", error, exc_info=error)
+
+
+def discord_spelling(reply: Reply) -> Reply:
+    """The core names commands as ``/papers verb``; channel settings live under /papers-channel."""
+    if isinstance(reply, Notice):
+        lines = tuple(_respell(line) for line in reply.lines)
+        return dataclasses.replace(reply, text=_respell(reply.text), lines=lines)
+    if isinstance(reply, PaperList):
+        return dataclasses.replace(
+            reply,
+            empty_text=_respell(reply.empty_text),
+            more_hint=_respell(reply.more_hint) if reply.more_hint else None,
+            footer=_respell(reply.footer) if reply.footer else None,
+        )
+    return reply
+
+
+def _respell(text: str) -> str:
+    for spec in COMMANDS.values():
+        if spec.manages_channel:
+            text = text.replace(f"`/papers {spec.name}", f"`/papers-channel {spec.name}")
+    return text
 
 
 def discord_usages(tree: app_commands.CommandTree[Any]) -> dict[str, str]:

@@ -175,8 +175,8 @@ class Paperboy:
         """Relevance-ranked papers for a query typed by a person, with this team's votes."""
         if not text.strip():
             raise UserError(
-                "What should I search for? Try `search diffusion transformers` or "
-                '`search "chain of thought" since:2024`.'
+                "What should I search for? Try `/papers search diffusion transformers` or "
+                '`/papers search "chain of thought" since:2024`.'
             )
         query = parse_query(text)
         page = await asyncio.to_thread(self.index.search, query, limit=limit)
@@ -216,10 +216,9 @@ class Paperboy:
 
 def _unknown_command(name: str) -> str:
     close = difflib.get_close_matches(name, list(COMMANDS) + list(_ALIASES), n=1)
-    hint = f" Did you mean `{_ALIASES.get(close[0], close[0])}`?" if close else ""
-    return (
-        f"I don't know the command `{shorten(name, 40)}`.{hint} Type `help` to see what I can do."
-    )
+    hint = f" Did you mean `/papers {_ALIASES.get(close[0], close[0])}`?" if close else ""
+    unknown = shorten(name, 40)
+    return f"I don't know the command `{unknown}`.{hint} Type `/papers help` to see what I can do."
 
 
 # -- the verbs ------------------------------------------------------------------------------
@@ -256,7 +255,7 @@ async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
     span = (args or "today").lower()
     days = {"today": 1, "day": 1, "week": 7}.get(span)
     if days is None:
-        raise UserError("Use `trending today` or `trending week`.")
+        raise UserError("Use `/papers trending today` or `/papers trending week`.")
     now = bot.clock()
     papers = await bot.store.papers_published_since(now - timedelta(days=days), limit=2000)
     if not papers and days == 1:
@@ -279,15 +278,15 @@ async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
 async def _subscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     if not args:
         raise UserError(
-            'Subscribe to what? E.g. `subscribe "retrieval augmented" OR RAG` '
-            "or `subscribe cat:cs.CL`."
+            'Subscribe to what? E.g. `/papers subscribe "retrieval augmented" OR RAG` '
+            "or `/papers subscribe cat:cs.CL`."
         )
     query = parse_query(args)
     current = await bot.store.subscriptions(cmd.channel)
     if len(current) >= MAX_TOPICS_PER_CHANNEL:
         raise UserError(
             f"This channel already follows {len(current)} topics, the most I keep. "
-            "Remove one with `unsubscribe <n>`."
+            "Remove one with `/papers unsubscribe <n>`."
         )
     subscription, created = await bot.store.add_subscription(
         cmd.channel, str(query), cmd.user, now=bot.clock()
@@ -320,7 +319,7 @@ async def _unsubscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     if target is None:
         raise UserError(
             f"Which one? Use a number from 1 to {len(subs)} or the exact topic. "
-            "See `subscriptions`."
+            "See `/papers subscriptions`."
         )
     await bot.store.remove_subscription(target)
     return Notice(f"Unsubscribed this channel from `{target.query}`.", kind="success", public=True)
@@ -332,7 +331,7 @@ async def _subscriptions(bot: Paperboy, cmd: Command, args: str) -> Reply:
     schedule = await channel_schedule(bot.store, cmd.channel)
     if not subs:
         return Notice(
-            "This channel follows no topics. Add one with `subscribe <topic>`.",
+            "This channel follows no topics. Add one with `/papers subscribe <topic>`.",
             lines=(schedule.describe(),),
         )
     lines = tuple(f"{n}. `{s.query}`" for n, s in enumerate(subs, start=1))
@@ -367,7 +366,7 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
     span = (args or "week").lower()
     days = {"week": 7, "month": 30}.get(span)
     if days is None:
-        raise UserError("Use `top week` or `top month`.")
+        raise UserError("Use `/papers top week` or `/papers top month`.")
     voted = await bot.store.top_voted(cmd.channel, bot.clock() - timedelta(days=days), limit=10)
     papers = await bot.store.get_papers([paper_id for paper_id, _ in voted])
     cards = tuple(PaperCard(papers[i], team_votes=n) for i, n in voted if i in papers)
@@ -375,7 +374,7 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
         f"Your team's top papers this {span}",
         cards,
         total=len(cards),
-        empty_text=f"Nobody upvoted a paper this {span}. Upvote one with `vote <id>`.",
+        empty_text=f"Nobody upvoted a paper this {span}. Upvote one with `/papers vote <id>`.",
     )
 
 
@@ -403,8 +402,9 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
         return Notice(
             await describe_digests(bot.store, cmd.channel),
             lines=(
-                "Change it with `schedule 09:00 Europe/Berlin weekdays`, `schedule picks:3`, "
-                "`schedule quiet:off` or `schedule off`.",
+                "Change it with `/papers schedule 09:00 Europe/Berlin weekdays`, "
+                "`/papers schedule picks:3`, `/papers schedule quiet:off` "
+                "or `/papers schedule off`.",
             ),
         )
     changes: dict[str, object] = dict(options)
@@ -483,10 +483,14 @@ async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) ->
     row = await store.channel_row(channel)
     schedule = await channel_schedule(store, channel)
     if row is not None and row["paused_reason"]:
-        return f"Digests are paused here: {row['paused_reason']}. Run `schedule` again to resume."
+        reason = row["paused_reason"]
+        return f"Digests are paused here: {reason}. Run `/papers schedule` again to resume."
     subscribed = bool(await store.subscriptions(channel))
     if schedule.days == "off" or not (subscribed or (row is not None and row["schedule_set"])):
-        return "No digests here yet: `subscribe <topic>` or `schedule 09:00 <timezone>` to start."
+        return (
+            "No digests here yet: `/papers subscribe <topic>` or "
+            "`/papers schedule 09:00 <timezone>` to start."
+        )
     upcoming = schedule.next_run(now)
     if upcoming is None:
         return schedule.describe()

@@ -140,7 +140,7 @@ async def weekly_digest(
     if not ids:
         text = (
             "Weekly team digest: nobody shared or upvoted a paper this week. "
-            "Share one with `share <id or link>`."
+            "Share one with `/papers share <id or link>`."
         )
         return Digest(WEEKLY, Notice(text, public=True))
     votes = await store.vote_counts(channel, ids)

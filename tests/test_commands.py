@@ -31,7 +31,7 @@ async def test_empty_command_shows_help(chat: Chat) -> None:
 async def test_unknown_command_suggests_the_closest_one(chat: Chat) -> None:
     text = await chat("serch attention")
     assert "don't know the command `serch`" in text
-    assert "`search`" in text
+    assert "`/papers search`" in text
 
 
 async def test_search_ranks_by_relevance_with_title_authors_link_and_marked_words(ask: Ask) -> None:
@@ -95,7 +95,7 @@ async def test_share_posts_the_card_in_channel_and_feeds_the_weekly_top(
 
 async def test_top_is_empty_until_someone_votes(chat: Chat) -> None:
     assert "Nobody upvoted" in await chat("top month")
-    assert "Use `top week` or `top month`" in await chat("top year")
+    assert "Use `/papers top week` or `/papers top month`" in await chat("top year")
 
 
 async def test_trending_orders_by_score(ask: Ask) -> None:

@@ -424,3 +424,10 @@ async def test_schedule_sets_picks_and_quiet_days(gateway: Gateway, store: Store
     row = await store.channel_row(CHANNEL)
     assert row is not None
     assert (row["top_n"], row["quiet_notice"]) == (3, 0)
+
+
+async def test_hints_name_the_discord_command_for_channel_settings(gateway: Gateway) -> None:
+    asked = gateway.command("papers", "subscriptions", {})
+    text = descriptions(callback(await gateway.api.answers(asked))["data"])
+    assert "`/papers-channel subscribe <topic>`" in text
+    assert "`/papers subscribe" not in text

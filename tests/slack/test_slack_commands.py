@@ -117,7 +117,7 @@ async def test_empty_text_shows_help(slack: Workspace) -> None:
 async def test_unknown_command_is_a_friendly_ephemeral_error(slack: Workspace) -> None:
     body = (await slack.command("serach attention")).json()
     assert body["response_type"] == "ephemeral"
-    assert "Did you mean `search`?" in everything(body)
+    assert "Did you mean `/papers search`?" in everything(body)
 
 
 async def test_oversized_text_is_refused_kindly(slack: Workspace) -> None:
