@@ -229,8 +229,8 @@ class PaperboyDiscord(commands.Bot):
         done, _ = await asyncio.wait({work}, timeout=self.answer_within)
         if not done:
             await interaction.response.defer(ephemeral=not public, thinking=True)
-        reply = discord_spelling(await work)
-        message = render(adjust(reply) if adjust else reply)
+        reply = await work
+        message = render(discord_spelling(adjust(reply) if adjust else reply))
         if done:
             await interaction.response.send_message(
                 **_send_kwargs(message), ephemeral=message.ephemeral
@@ -276,7 +276,7 @@ class PaperboyDiscord(commands.Bot):
         lines = []
         for line in reply.lines:
             for name, usage in self._help_usage.items():
-                core_usage = f"`{COMMANDS[name].usage}`"
+                core_usage = f"`/papers {COMMANDS[name].usage}`"
                 if line.startswith(core_usage):
                     line = f"`{usage}`" + line[len(core_usage) :]
                     break

@@ -226,7 +226,7 @@ def _unknown_command(name: str) -> str:
 
 @command("help", "help", "Show what Paperboy can do.")
 async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    lines = tuple(f"`{spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
+    lines = tuple(f"`/papers {spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
     query_help = (
         'Search and topics understand: words (all must match), `"exact phrase"`, `-exclude`, '
         "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."

@@ -21,7 +21,7 @@ OTHER_TEAM = ChannelRef("console", "team-b", "general")
 async def test_help_lists_every_command(chat: Chat) -> None:
     text = await chat("help")
     for name in COMMANDS:
-        assert f"`{name}" in text
+        assert f"`/papers {name}" in text
 
 
 async def test_empty_command_shows_help(chat: Chat) -> None:
