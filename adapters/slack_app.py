@@ -779,16 +779,17 @@ class _HttpEndpoint:
     async def install(self, request: web.Request) -> web.Response:
         oauth = self.app.oauth_flow
         assert oauth is not None
-        bolt_request = AsyncBoltRequest(body="", query=request.query_string,
-                                        headers=dict(request.headers))  # fmt: skip
-        return await to_aiohttp_response(await oauth.handle_installation(bolt_request))
+        return await to_aiohttp_response(await oauth.handle_installation(_oauth_request(request)))
 
     async def oauth_redirect(self, request: web.Request) -> web.Response:
         oauth = self.app.oauth_flow
         assert oauth is not None
-        bolt_request = AsyncBoltRequest(body="", query=request.query_string,
-                                        headers=dict(request.headers))  # fmt: skip
-        return await to_aiohttp_response(await oauth.handle_callback(bolt_request))
+        return await to_aiohttp_response(await oauth.handle_callback(_oauth_request(request)))
+
+
+def _oauth_request(request: web.Request) -> AsyncBoltRequest:
+    """The install and redirect pages are plain GETs: only the query and headers matter."""
+    return AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
 
 
 def _signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> bool:

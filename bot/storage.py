@@ -37,10 +37,6 @@ class UpsertReport:
     inserted: int
     updated: int
 
-    @property
-    def unchanged(self) -> int:
-        return self.received - self.inserted - self.updated
-
 
 def migrations() -> list[tuple[int, str]]:
     """Every migration shipped with this version, as (version, SQL), in order."""
@@ -170,18 +166,6 @@ class Store:
         )
         return [(int(row["change_seq"]), _paper(row)) for row in rows]
 
-    async def iter_all_papers(self, batch: int = 5000) -> AsyncIterator[list[Paper]]:
-        last = ""
-        while True:
-            rows = await self._fetchall(
-                f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id > ? ORDER BY id LIMIT ?",
-                (last, batch),
-            )
-            if not rows:
-                return
-            yield [_paper(row) for row in rows]
-            last = rows[-1]["id"]
-
     async def papers_published_since(self, since: datetime, limit: int = 10000) -> list[Paper]:
         """Papers published or first seen since ``since``, newest first."""
         # A UNION of two index searches: an OR would scan the whole table on a large store.
@@ -306,18 +290,6 @@ class Store:
         counts = await self.vote_counts(ref, [paper_id])
         return voted, counts.get(paper_id, 0)
 
-    async def set_vote(
-        self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
-    ) -> int:
-        """Record a vote if it is not there yet (idempotent). Returns the team count."""
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO votes (platform, workspace, paper_id, user_id, voted_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (ref.platform, ref.workspace, paper_id, user, to_iso(now or utc_now())),
-            )
-        return (await self.vote_counts(ref, [paper_id])).get(paper_id, 0)
-
     async def vote_counts(self, ref: ChannelRef, paper_ids: Sequence[str]) -> dict[str, int]:
         """Team votes (this platform and workspace) for each paper that has any."""
         counts: dict[str, int] = {}
@@ -380,14 +352,6 @@ class Store:
         ]
 
     # -- posts ----------------------------------------------------------------------------
-
-    async def posted_paper_ids(self, ref: ChannelRef, kind: str = "daily") -> set[str]:
-        rows = await self._fetchall(
-            "SELECT p.paper_id FROM posts p JOIN channels c ON c.id = p.channel_id "
-            "WHERE c.platform = ? AND c.workspace = ? AND c.channel = ? AND p.kind = ?",
-            (ref.platform, ref.workspace, ref.channel, kind),
-        )
-        return {row[0] for row in rows}
 
     async def posted_by_channel(
         self, kind: str, paper_ids: Sequence[str]

@@ -11,15 +11,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from bot.models import Paper, Subscription
-from bot.query import ParsedQuery, QueryError, parse_query
+from bot.query import QueryError, parse_query
 from bot.search import SearchIndex
 
 MAX_TOPICS_PER_CHANNEL = 25
-
-
-def normalise_topic(text: str) -> ParsedQuery:
-    """Parse a topic as typed, raising QueryError with a friendly message when it is unusable."""
-    return parse_query(text)
 
 
 def match_topics(papers: Sequence[Paper], topics: Sequence[str]) -> dict[str, list[str]]:

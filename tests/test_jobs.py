@@ -19,6 +19,7 @@ from bot.replies import Command, Notice, PaperList
 from bot.sources.arxiv import ArxivSource
 from bot.sources.hf import HuggingFaceSource
 from bot.sources.http import RetryPolicy
+from tests.conftest import Clock
 from tests.fakes.paper_servers import FakePaperServer, FakeTime
 from tests.test_delivery import RecordingPoster
 
@@ -26,14 +27,6 @@ CHANNEL = ChannelRef("slack", "T1", "ml")
 # Thursday 2026-11-26, 07:00 UTC; the channel's picks are due at 09:00 UTC.
 MORNING = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 HF = "/api/daily_papers"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

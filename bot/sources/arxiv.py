@@ -19,6 +19,7 @@ from bot.models import SAMPLE_PREFIX, Paper, squash_spaces
 from bot.sources.http import (
     DEFAULT_RETRY,
     Clock,
+    MalformedRecord,
     MinIntervalLimiter,
     ParseResult,
     QueryParams,
@@ -26,6 +27,7 @@ from bot.sources.http import (
     Sleep,
     SourceError,
     get_with_retry,
+    parse_records,
 )
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,6 @@ _SOURCES = frozenset({SOURCE})
 
 class ArxivQueryError(SourceError):
     """arXiv refused the query itself (bad id, bad syntax); its message is fit to show a user."""
-
-
-class _Malformed(ValueError):
-    """One entry cannot become a Paper; the message says why."""
 
 
 def parse_feed(body: bytes) -> ParseResult:
@@ -63,19 +61,7 @@ def parse_feed(body: bytes) -> ParseResult:
     message = _error_message(entries)
     if message is not None:
         raise ArxivQueryError(SOURCE, f"arXiv rejected the query: {message}")
-    return _papers(entries)
-
-
-def _papers(entries: list[Any]) -> ParseResult:
-    papers: list[Paper] = []
-    skipped = 0
-    for position, entry in enumerate(entries):
-        try:
-            papers.append(_paper(entry))
-        except _Malformed as exc:
-            skipped += 1
-            log.warning("arxiv: skipping entry #%d: %s", position, exc)
-    return ParseResult(papers, skipped)
+    return parse_records(entries, _paper, source=SOURCE, what="entry")
 
 
 def _error_message(entries: list[Any]) -> str | None:
@@ -90,10 +76,10 @@ def _paper(entry: Mapping[str, Any]) -> Paper:
     raw_id = str(entry.get("id") or "")
     ref = split_versioned_id(raw_id)
     if ref is None or ref.id.startswith(SAMPLE_PREFIX):
-        raise _Malformed(f"id {raw_id!r} is not an arXiv abs URL")
+        raise MalformedRecord(f"id {raw_id!r} is not an arXiv abs URL")
     title = squash_spaces(str(entry.get("title") or ""))
     if not title:
-        raise _Malformed(f"{ref.id} has no title")
+        raise MalformedRecord(f"{ref.id} has no title")
     return Paper(
         id=ref.id,
         version=ref.version or 1,
@@ -115,7 +101,7 @@ def _published(entry: Mapping[str, Any], paper_id: str) -> datetime:
     # feedparser hands back UTC struct_times; `updated` stands in if `published` is absent.
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if parsed is None:
-        raise _Malformed(f"{paper_id} has no published date")
+        raise MalformedRecord(f"{paper_id} has no published date")
     return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
 
 

@@ -15,21 +15,19 @@ from bot.ids import parse_paper_ref
 from bot.models import SAMPLE_PREFIX, Paper, squash_spaces
 from bot.sources.http import (
     DEFAULT_RETRY,
+    MalformedRecord,
     ParseResult,
     RetryPolicy,
     Sleep,
     SourceError,
     get_with_retry,
+    parse_records,
 )
 
 log = logging.getLogger(__name__)
 
 SOURCE = "hf"
 _SOURCES = frozenset({SOURCE})
-
-
-class _Malformed(ValueError):
-    """One item cannot become a Paper; the message says which field and why."""
 
 
 def parse_daily_papers(body: bytes) -> ParseResult:
@@ -40,15 +38,7 @@ def parse_daily_papers(body: bytes) -> ParseResult:
         raise SourceError(SOURCE, f"response is not valid JSON ({exc})") from None
     if not isinstance(items, list):
         raise SourceError(SOURCE, f"expected a JSON list of papers, got {type(items).__name__}")
-    papers: list[Paper] = []
-    skipped = 0
-    for position, item in enumerate(items):
-        try:
-            papers.append(_paper(item))
-        except _Malformed as exc:
-            skipped += 1
-            log.warning("hf: skipping daily paper #%d: %s", position, exc)
-    return ParseResult(papers, skipped)
+    return parse_records(items, _paper, source=SOURCE, what="daily paper")
 
 
 def _paper(item: Any) -> Paper:
@@ -56,7 +46,7 @@ def _paper(item: Any) -> Paper:
     inner = _mapping(outer.get("paper"), "paper")
     ref = parse_paper_ref(_text(inner, "id"))
     if ref is None or ref.id.startswith(SAMPLE_PREFIX):
-        raise _Malformed(f"paper.id {inner['id']!r} is not an arXiv id")
+        raise MalformedRecord(f"paper.id {inner['id']!r} is not an arXiv id")
     return Paper(
         id=ref.id,
         title=squash_spaces(_text(inner, "title", fallback=outer)),
@@ -73,14 +63,14 @@ def _paper(item: Any) -> Paper:
 
 def _mapping(value: Any, name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise _Malformed(f"{name} is {type(value).__name__}, not an object")
+        raise MalformedRecord(f"{name} is {type(value).__name__}, not an object")
     return value
 
 
 def _text(data: Mapping[str, Any], key: str, fallback: Mapping[str, Any] | None = None) -> str:
     value = _optional_text(data, key, fallback)
     if not value.strip():
-        raise _Malformed(f"paper.{key} is missing or empty")
+        raise MalformedRecord(f"paper.{key} is missing or empty")
     return value
 
 
@@ -93,7 +83,7 @@ def _optional_text(
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _Malformed(f"paper.{key} is {type(value).__name__}, not a string")
+        raise MalformedRecord(f"paper.{key} is {type(value).__name__}, not a string")
     return value
 
 
@@ -101,7 +91,7 @@ def _authors(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _Malformed(f"paper.authors is {type(value).__name__}, not a list")
+        raise MalformedRecord(f"paper.authors is {type(value).__name__}, not a list")
     # Hugging Face hides an author when the name was wrongly parsed from the PDF; its own page
     # leaves them out, so do we.
     names = (
@@ -118,7 +108,7 @@ def _timestamp(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _Malformed(f"paper.publishedAt {text!r} is not an ISO timestamp") from None
+        raise MalformedRecord(f"paper.publishedAt {text!r} is not an ISO timestamp") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

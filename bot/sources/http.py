@@ -7,8 +7,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -57,6 +58,25 @@ class ParseResult:
 
     papers: list[Paper]
     skipped: int = 0
+
+
+class MalformedRecord(ValueError):
+    """One record cannot become a Paper; the message says which field and why."""
+
+
+def parse_records(
+    records: Iterable[Any], parse: Callable[[Any], Paper], *, source: str, what: str
+) -> ParseResult:
+    """Parse each record; a malformed one is logged and skipped, never the whole batch."""
+    papers: list[Paper] = []
+    skipped = 0
+    for position, record in enumerate(records):
+        try:
+            papers.append(parse(record))
+        except MalformedRecord as exc:
+            skipped += 1
+            log.warning("%s: skipping %s #%d: %s", source, what, position, exc)
+    return ParseResult(papers, skipped)
 
 
 @dataclass(frozen=True, slots=True)
