@@ -28,7 +28,7 @@ def paperboy(
         }
     )
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "adapters", *args],
         input=stdin,
         capture_output=True,
         text=True,
