@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
+from bot.records import SlackInstallation
 from bot.storage import Store
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,6 @@ PLATFORM = "slack"
 UNINSTALLED_REASON = "The Slack app was uninstalled from this workspace."
 REVOKED_REASON = "Paperboy's Slack token for this workspace was revoked."
 STATE_TTL_SECONDS = 600
-
-_BOT_COLUMNS = (
-    "app_id, enterprise_id, enterprise_name, team_id, team_name, bot_token, bot_id, "
-    "bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, is_enterprise_install, "
-    "installer_user_id, installed_at"
-)
 
 
 class SlackInstallationStore(AsyncInstallationStore):
@@ -58,26 +52,7 @@ class SlackInstallationStore(AsyncInstallationStore):
 
     async def _save(self, bot: Bot, *, installer: str | None) -> None:
         key = _key(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
-        async with self._store.transaction() as db:
-            await db.execute(
-                f"INSERT INTO slack_installations ({_BOT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (enterprise_id, team_id) DO UPDATE SET "
-                "app_id = excluded.app_id, enterprise_name = excluded.enterprise_name, "
-                "team_name = excluded.team_name, bot_token = excluded.bot_token, "
-                "bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id, "
-                "bot_scopes = excluded.bot_scopes, bot_refresh_token = excluded.bot_refresh_token, "
-                "bot_token_expires_at = excluded.bot_token_expires_at, "
-                "is_enterprise_install = excluded.is_enterprise_install, "
-                "installer_user_id = COALESCE(excluded.installer_user_id, installer_user_id), "
-                "installed_at = excluded.installed_at",
-                (
-                    bot.app_id, key[0], bot.enterprise_name, key[1], bot.team_name,
-                    bot.bot_token, bot.bot_id, bot.bot_user_id, ",".join(bot.bot_scopes or ()),
-                    bot.bot_refresh_token, bot.bot_token_expires_at,
-                    int(bool(bot.is_enterprise_install)), installer, bot.installed_at,
-                ),
-            )  # fmt: skip
+        await self._store.save_slack_installation(_installation(bot, key, installer))
         # A workspace that installs again gets the schedules its uninstall paused.
         resumed = await resume_workspace(self._store, bot.team_id or bot.enterprise_id or "")
         self._logger.info(
@@ -92,8 +67,8 @@ class SlackInstallationStore(AsyncInstallationStore):
         team_id: str | None,
         is_enterprise_install: bool | None = False,
     ) -> Bot | None:
-        row = await self._row(enterprise_id, team_id, is_enterprise_install)
-        return _bot(row) if row else None
+        found = await self._find(enterprise_id, team_id, is_enterprise_install)
+        return _bot(found) if found else None
 
     async def async_find_installation(
         self,
@@ -103,13 +78,13 @@ class SlackInstallationStore(AsyncInstallationStore):
         user_id: str | None = None,
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
-        row = await self._row(enterprise_id, team_id, is_enterprise_install)
-        if row is None:
+        found = await self._find(enterprise_id, team_id, is_enterprise_install)
+        if found is None:
             return None
-        installer = row["installer_user_id"] or ""
+        installer = found.installer_user_id or ""
         if user_id is not None and user_id != installer:
             return None  # no per-user installations: Paperboy never holds user tokens
-        bot = _bot(row)
+        bot = _bot(found)
         return Installation(
             app_id=bot.app_id, enterprise_id=bot.enterprise_id,
             enterprise_name=bot.enterprise_name, team_id=bot.team_id, team_name=bot.team_name,
@@ -122,20 +97,12 @@ class SlackInstallationStore(AsyncInstallationStore):
     async def find_bot_for_team(self, team_id: str) -> Bot | None:
         """The bot installed in a workspace, whatever organization it belongs to (for posting,
         where only the workspace id is known)."""
-        row = await self._store.read_one(
-            f"SELECT {_BOT_COLUMNS} FROM slack_installations WHERE team_id = ? "
-            "ORDER BY installed_at DESC LIMIT 1",
-            (team_id,),
-        )
-        return _bot(row) if row else None
+        found = await self._store.latest_slack_installation(team_id)
+        return _bot(found) if found else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         key = _key(enterprise_id, team_id, is_enterprise_install=False)
-        async with self._store.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?", key
-            )
-            deleted = cursor.rowcount
+        deleted = await self._store.delete_slack_installation(*key)
         self._logger.info("removed %d Slack bot token(s) for team %s", deleted, team_id)
 
     async def async_delete_installation(
@@ -148,14 +115,11 @@ class SlackInstallationStore(AsyncInstallationStore):
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
-    async def _row(
+    async def _find(
         self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None
-    ) -> sqlite3.Row | None:
-        key = _key(enterprise_id, team_id, is_enterprise_install)
-        return await self._store.read_one(
-            f"SELECT {_BOT_COLUMNS} FROM slack_installations "
-            "WHERE enterprise_id = ? AND team_id = ?",
-            key,
+    ) -> SlackInstallation | None:
+        return await self._store.slack_installation(
+            *_key(enterprise_id, team_id, is_enterprise_install)
         )
 
 
@@ -182,21 +146,11 @@ class SlackOAuthStateStore(AsyncOAuthStateStore):
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
         state = secrets.token_urlsafe(24)
         now = self._clock()
-        async with self._store.transaction() as db:
-            await db.execute("DELETE FROM slack_oauth_states WHERE expires_at < ?", (now,))
-            await db.execute(
-                "INSERT INTO slack_oauth_states (state, expires_at) VALUES (?, ?)",
-                (state, now + self._ttl),
-            )
+        await self._store.add_oauth_state(state, now + self._ttl, now)
         return state
 
     async def async_consume(self, state: str) -> bool:
-        async with self._store.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM slack_oauth_states WHERE state = ? AND expires_at >= ?",
-                (state, self._clock()),
-            )
-            return cursor.rowcount == 1
+        return await self._store.consume_oauth_state(state, self._clock())
 
 
 async def pause_workspace(store: Store, workspace: str, reason: str) -> int:
@@ -222,19 +176,30 @@ def _key(
     return enterprise_id or "", team_id or ""
 
 
-def _bot(row: sqlite3.Row) -> Bot:
+def _installation(bot: Bot, key: tuple[str, str], installer: str | None) -> SlackInstallation:
+    return SlackInstallation(
+        enterprise_id=key[0], team_id=key[1], bot_token=bot.bot_token, bot_id=bot.bot_id,
+        bot_user_id=bot.bot_user_id, installed_at=bot.installed_at, app_id=bot.app_id,
+        enterprise_name=bot.enterprise_name, team_name=bot.team_name,
+        bot_scopes=tuple(bot.bot_scopes or ()), bot_refresh_token=bot.bot_refresh_token,
+        bot_token_expires_at=bot.bot_token_expires_at,
+        is_enterprise_install=bool(bot.is_enterprise_install), installer_user_id=installer,
+    )  # fmt: skip
+
+
+def _bot(found: SlackInstallation) -> Bot:
     return Bot(
-        app_id=row["app_id"],
-        enterprise_id=row["enterprise_id"] or None,
-        enterprise_name=row["enterprise_name"],
-        team_id=row["team_id"] or None,
-        team_name=row["team_name"],
-        bot_token=row["bot_token"],
-        bot_id=row["bot_id"],
-        bot_user_id=row["bot_user_id"],
-        bot_scopes=row["bot_scopes"],
-        bot_refresh_token=row["bot_refresh_token"],
-        bot_token_expires_at=row["bot_token_expires_at"],
-        is_enterprise_install=bool(row["is_enterprise_install"]),
-        installed_at=float(row["installed_at"]),
+        app_id=found.app_id,
+        enterprise_id=found.enterprise_id or None,
+        enterprise_name=found.enterprise_name,
+        team_id=found.team_id or None,
+        team_name=found.team_name,
+        bot_token=found.bot_token,
+        bot_id=found.bot_id,
+        bot_user_id=found.bot_user_id,
+        bot_scopes=list(found.bot_scopes),
+        bot_refresh_token=found.bot_refresh_token,
+        bot_token_expires_at=found.bot_token_expires_at,
+        is_enterprise_install=found.is_enterprise_install,
+        installed_at=found.installed_at,
     )

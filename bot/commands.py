@@ -11,7 +11,7 @@ import contextlib
 import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
@@ -31,7 +31,7 @@ from bot.replies import (
     VoteRecorded,
     shorten,
 )
-from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule, schedule_from_row
+from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule
 from bot.search import SearchIndex
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
@@ -407,34 +407,41 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
                 "or `/papers schedule off`.",
             ),
         )
-    changes: dict[str, object] = dict(options)
-    if rest:
-        schedule = parse_schedule(rest)
-        changes.update(digest_days=schedule.days, schedule_set=1)
-        if schedule.days != "off":
-            changes.update(digest_time=f"{schedule.at:%H:%M}", timezone=schedule.timezone,
-                           paused_reason=None, failures=0)  # fmt: skip
-    await bot.store.update_channel(cmd.channel, now=bot.clock(), **changes)
+    await bot.store.update_digests(
+        cmd.channel,
+        schedule=parse_schedule(rest) if rest else None,
+        top_n=options.top_n,
+        quiet_notice=options.quiet_notice,
+        now=bot.clock(),
+    )
     text = await describe_digests(bot.store, cmd.channel)
     return Notice(f"Done. {text}", kind="success", public=True)
 
 
-def parse_digest_options(args: str) -> tuple[dict[str, int], str]:
+@dataclass(frozen=True, slots=True)
+class DigestOptions:
+    """``picks:N`` and ``quiet:on|off`` as typed; None where the command leaves them as they are."""
+
+    top_n: int | None = None
+    quiet_notice: bool | None = None
+
+
+def parse_digest_options(args: str) -> tuple[DigestOptions, str]:
     """Pull ``picks:N`` and ``quiet:on|off`` out of a schedule command; return the rest."""
-    options: dict[str, int] = {}
+    options = DigestOptions()
     rest = []
     for word in args.split():
         name, colon, value = word.partition(":")
         if colon and name.lower() == "picks":
             if not value.isdigit() or not 1 <= int(value) <= MAX_PICKS:
                 raise UserError(f"`picks:` takes a number from 1 to {MAX_PICKS}, e.g. `picks:3`.")
-            options["top_n"] = int(value)
+            options = replace(options, top_n=int(value))
         elif colon and name.lower() == "quiet":
             if value.lower() not in ("on", "off"):
                 raise UserError(
                     "`quiet:on` posts one line on days with nothing new; `quiet:off` stays silent."
                 )
-            options["quiet_notice"] = int(value.lower() == "on")
+            options = replace(options, quiet_notice=value.lower() == "on")
         else:
             rest.append(word)
     return options, " ".join(rest)
@@ -444,16 +451,16 @@ async def describe_digests(store: Store, channel: ChannelRef) -> str:
     schedule = await channel_schedule(store, channel)
     if schedule.days == "off":
         return schedule.describe()
-    row = await store.channel_row(channel)
-    picks = int(row["top_n"]) if row else DEFAULT_TOP_N
-    quiet = bool(row["quiet_notice"]) if row else True
+    settings = await store.channel_settings(channel)
+    picks = settings.top_n if settings else DEFAULT_TOP_N
+    quiet = settings.quiet_notice if settings else True
     days = "a short line on days with nothing new" if quiet else "silence on days with nothing new"
     return f"{schedule.describe()} Up to {picks} papers each time; {days}."
 
 
 async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule:
-    row = await store.channel_row(channel)
-    return schedule_from_row(row) if row else ChannelSchedule(time(9, 0), "UTC", "weekdays")
+    settings = await store.channel_settings(channel)
+    return settings.schedule if settings else ChannelSchedule(time(9, 0), "UTC", "weekdays")
 
 
 @command("status", "status", "Sources, papers stored, and this channel's next digest.")
@@ -466,13 +473,13 @@ async def _status(bot: Paperboy, cmd: Command, args: str) -> Reply:
 async def status_lines(store: Store, channel: ChannelRef | None, now: datetime) -> list[str]:
     """Last fetch per source, last error, papers stored, and (for a channel) its next digest."""
     lines = [f"Papers stored: {await store.count_papers()}"]
-    sources = {row["source"]: row for row in await store.source_status()}
+    sources = {status.source: status for status in await store.source_status()}
     for name, label in (("hf", "Hugging Face"), ("arxiv", "arXiv")):
-        row = sources.get(name)
-        ok = _when(row["last_success"]) if row else "never"
+        status = sources.get(name)
+        ok = _when(status.last_success) if status else "never"
         line = f"{label}: last successful fetch {ok}"
-        if row and row["last_error"]:
-            line += f"; last error {_when(row['last_error_at'])}: {shorten(row['last_error'], 160)}"
+        if status and status.last_error:
+            line += f"; last error {_when(status.last_error_at)}: {shorten(status.last_error, 160)}"
         lines.append(line)
     if channel is not None:
         lines.append(await _next_digest_line(store, channel, now))
@@ -480,13 +487,15 @@ async def status_lines(store: Store, channel: ChannelRef | None, now: datetime) 
 
 
 async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) -> str:
-    row = await store.channel_row(channel)
+    settings = await store.channel_settings(channel)
     schedule = await channel_schedule(store, channel)
-    if row is not None and row["paused_reason"]:
-        reason = row["paused_reason"]
+    if settings is not None and settings.paused_reason:
+        reason = settings.paused_reason
         return f"Digests are paused here: {reason}. Run `/papers schedule` again to resume."
     subscribed = bool(await store.subscriptions(channel))
-    if schedule.days == "off" or not (subscribed or (row is not None and row["schedule_set"])):
+    if schedule.days == "off" or not (
+        subscribed or (settings is not None and settings.schedule_set)
+    ):
         return (
             "No digests here yet: `/papers subscribe <topic>` or "
             "`/papers schedule 09:00 <timezone>` to start."
@@ -498,5 +507,5 @@ async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) ->
     return f"Next daily picks: {local:%a %d %b %H:%M} {schedule.timezone} ({upcoming:%H:%M} UTC)."
 
 
-def _when(stamp: str | None) -> str:
-    return f"{stamp[:16].replace('T', ' ')} UTC" if stamp else "never"
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"

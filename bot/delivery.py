@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,8 +18,9 @@ from datetime import datetime, timedelta
 from bot.digests import DAILY, DigestPlanner, weekly_digest
 from bot.models import ChannelRef
 from bot.ports import DeliveryError, Poster
-from bot.scheduling import DuePeriod, due_periods, schedule_from_row
-from bot.storage import Store, from_iso
+from bot.records import ChannelSettings, DigestClaim
+from bot.scheduling import DuePeriod, due_periods
+from bot.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ class _Job:
     since: datetime  # daily picks cover papers new since then
 
     @property
-    def key(self) -> tuple[int, str, str]:
-        return (self.channel_id, self.due.kind, self.due.period)
+    def claim(self) -> DigestClaim:
+        return DigestClaim(self.channel_id, self.due.kind, self.due.period)
 
 
 @dataclass
@@ -89,19 +89,19 @@ class DigestDelivery:
             log.warning(
                 "%s digest %s for channel %s was claimed but never finished (the process "
                 "stopped mid-post); not posting it again",
-                *(stale[1], stale[2], stale[0]),
+                *(stale.kind, stale.period, stale.channel_id),
             )
             report.outcomes["abandoned"] += 1
         # Periods reach back two local days at most, so three days of claims cover them all.
         claimed = await self.store.digest_runs_claimed_since(now - timedelta(days=3))
         last_daily = await self.store.last_digests(DAILY)
         jobs = []
-        for row in await self.store.scheduled_channels():
-            if row["platform"] not in self.posters:
+        for channel in await self.store.scheduled_channels():
+            if channel.ref.platform not in self.posters:
                 continue  # that platform is not connected in this process
-            for due in due_periods(schedule_from_row(row), now, from_iso(row["created_at"])):
-                job = _job(row, due, last_daily.get(int(row["id"])))
-                if job.key in claimed:
+            for due in due_periods(channel.schedule, now, channel.created_at):
+                job = _job(channel, due, last_daily.get(channel.id))
+                if job.claim in claimed:
                     continue
                 if now - due.due_at > self.grace:
                     await self._skip_missed(job, now)
@@ -111,12 +111,10 @@ class DigestDelivery:
         return jobs
 
     async def _skip_missed(self, job: _Job, now: datetime) -> None:
-        if await self.store.claim_digest(job.channel_id, job.due.kind, job.due.period, now):
+        if await self.store.claim_digest(job.claim, now):
             late = now - job.due.due_at
             await self.store.finish_digest(
-                job.channel_id,
-                job.due.kind,
-                job.due.period,
+                job.claim,
                 "skipped",
                 now,
                 detail=f"missed by {late}, beyond the {self.grace} grace period",
@@ -141,8 +139,8 @@ class DigestDelivery:
     async def _deliver(
         self, job: _Job, planner: DigestPlanner, now: datetime, quiet: str | None
     ) -> str:
-        kind, period = job.due.kind, job.due.period
-        if not await self.store.claim_digest(job.channel_id, kind, period, now):
+        kind, claim = job.due.kind, job.claim
+        if not await self.store.claim_digest(claim, now):
             return "already claimed"
         try:
             if kind == DAILY:
@@ -151,7 +149,7 @@ class DigestDelivery:
                 digest = await weekly_digest(self.store, job.ref, now)
             # An empty weekly digest stays silent; an empty day gets one line unless turned off.
             if digest.is_empty and (kind != DAILY or not job.quiet_notice):
-                await self.store.finish_digest(job.channel_id, kind, period, "done", now, "quiet")
+                await self.store.finish_digest(claim, "done", now, "quiet")
                 return "quiet"
             await asyncio.wait_for(
                 self.posters[job.ref.platform].post(job.ref, digest.reply),
@@ -161,25 +159,23 @@ class DigestDelivery:
             return await self._failed(job, error, now)
         except (Exception, asyncio.CancelledError) as error:
             # Nothing was delivered: give the claim back so the next tick (or restart) retries.
-            await asyncio.shield(self.store.release_digest(job.channel_id, kind, period))
+            await asyncio.shield(self.store.release_digest(claim))
             if isinstance(error, asyncio.CancelledError):
                 raise
             log.warning("%s digest for %s not posted, will retry: %r", kind, job.ref, error)
             return "retry"
-        await self.store.finish_digest(
-            job.channel_id, kind, period, "done", now, posted_ids=digest.paper_ids
-        )
+        await self.store.finish_digest(claim, "done", now, posted_ids=digest.paper_ids)
         if job.had_failures:
             await self.store.record_delivery_success(job.channel_id)
         return "posted"
 
     async def _failed(self, job: _Job, error: DeliveryError, now: datetime) -> str:
-        kind, period = job.due.kind, job.due.period
+        kind = job.due.kind
         if not error.permanent:
-            await self.store.release_digest(job.channel_id, kind, period)
+            await self.store.release_digest(job.claim)
             log.warning("%s digest for %s delayed: %s", kind, job.ref, error.reason)
             return "retry"
-        await self.store.finish_digest(job.channel_id, kind, period, "failed", now, error.reason)
+        await self.store.finish_digest(job.claim, "failed", now, error.reason)
         paused = await self.store.record_delivery_failure(
             job.channel_id, error.reason, PAUSE_AFTER_FAILURES
         )
@@ -196,10 +192,9 @@ class DigestDelivery:
 async def quiet_reason(store: Store, now: datetime) -> str | None:
     """Why there may be nothing new today, for the one-line notice: a source down, or a weekend."""
     down = []
-    for row in await store.source_status():
-        failed_at = row["last_error_at"]
-        if failed_at and (row["last_success"] is None or failed_at > row["last_success"]):
-            down.append(_SOURCE_NAMES.get(row["source"], row["source"]))
+    for source in await store.source_status():
+        if source.is_down:
+            down.append(_SOURCE_NAMES.get(source.source, source.source))
     if down:
         names = " and ".join(down)
         return f"{names} did not answer at the last fetch; I will catch up when it is back."
@@ -208,16 +203,16 @@ async def quiet_reason(store: Store, now: datetime) -> str | None:
     return None
 
 
-def _job(row: sqlite3.Row, due: DuePeriod, last_daily: datetime | None) -> _Job:
+def _job(channel: ChannelSettings, due: DuePeriod, last_daily: datetime | None) -> _Job:
     # Papers new since the last daily picks, but never more than four days back (a long pause
     # should not flood the channel), and a day back for a channel's first picks.
     since = max(last_daily, due.due_at - timedelta(days=4)) if last_daily else None
     return _Job(
-        channel_id=int(row["id"]),
-        ref=ChannelRef(row["platform"], row["workspace"], row["channel"]),
+        channel_id=channel.id,
+        ref=channel.ref,
         due=due,
-        top_n=int(row["top_n"]),
-        quiet_notice=bool(row["quiet_notice"]),
-        had_failures=int(row["failures"]) > 0,
+        top_n=channel.top_n,
+        quiet_notice=channel.quiet_notice,
+        had_failures=channel.failures > 0,
         since=since or due.due_at - timedelta(days=1),
     )

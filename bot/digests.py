@@ -110,12 +110,12 @@ class DigestPlanner:
 
 async def next_daily_digest(store: Store, channel: ChannelRef, now: datetime) -> Digest:
     """What this channel's daily picks would say if they went out now (``digest``, CLI)."""
-    row = await store.channel_row(channel)
+    settings = await store.channel_settings(channel)
     since = now - timedelta(days=1)
     top_n = DEFAULT_TOP_N
-    if row is not None:
-        top_n = int(row["top_n"])
-        last = (await store.last_digests(DAILY)).get(int(row["id"]))
+    if settings is not None:
+        top_n = settings.top_n
+        last = (await store.last_digests(DAILY)).get(settings.id)
         since = max(last, now - timedelta(days=4)) if last else since
     planner = DigestPlanner(store, now)
     await planner.prepare(since, await store.subscriptions(channel))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import sqlite3
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -143,13 +142,6 @@ class DuePeriod:
     kind: str  # daily | weekly
     period: str  # the local date (daily) or ISO week (weekly) it is for
     due_at: datetime
-
-
-def schedule_from_row(row: sqlite3.Row) -> ChannelSchedule:
-    hour, minute = (int(part) for part in str(row["digest_time"]).split(":"))
-    return ChannelSchedule(
-        time(hour, minute), str(row["timezone"]), str(row["digest_days"]), int(row["weekly_day"])
-    )
 
 
 def due_periods(schedule: ChannelSchedule, now: datetime, not_before: datetime) -> list[DuePeriod]:

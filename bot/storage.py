@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import aiosqlite
 
 from bot.models import ChannelRef, Paper, Share, Subscription
+from bot.records import ChannelSettings, DigestClaim, SlackInstallation, SourceStatus
+from bot.scheduling import ChannelSchedule
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +105,6 @@ class Store:
                 await self._db.rollback()
                 raise
             await self._db.commit()
-
-    async def read_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        """A read outside any write transaction, for adapters' own tables (installations)."""
-        return await self._fetchone(sql, params)
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._db.execute(sql, params) as cursor:
@@ -196,31 +194,46 @@ class Store:
             )
         return await self.channel_id(ref)
 
-    async def channel_row(self, ref: ChannelRef) -> sqlite3.Row | None:
-        return await self._fetchone(
+    async def channel_settings(self, ref: ChannelRef) -> ChannelSettings | None:
+        """The channel's digest settings, or None for a channel the bot has not seen."""
+        row = await self._fetchone(
             "SELECT * FROM channels WHERE platform = ? AND workspace = ? AND channel = ?",
             (ref.platform, ref.workspace, ref.channel),
         )
+        return _channel_settings(row) if row else None
 
-    async def update_channel(
-        self, ref: ChannelRef, *, now: datetime | None = None, **values: Any
+    async def update_digests(
+        self,
+        ref: ChannelRef,
+        *,
+        schedule: ChannelSchedule | None = None,
+        top_n: int | None = None,
+        quiet_notice: bool | None = None,
+        now: datetime | None = None,
     ) -> None:
-        """Set schedule fields on a channel (names are columns of ``channels``)."""
-        allowed = {
-            "timezone",
-            "digest_time",
-            "digest_days",
-            "schedule_set",
-            "top_n",
-            "quiet_notice",
-            "weekly_day",
-            "paused_reason",
-            "failures",
-        }
-        unknown = set(values) - allowed
-        if unknown:
-            raise ValueError(f"unknown channel settings: {sorted(unknown)}")
+        """Change how a channel gets digests (``/papers schedule``); None keeps a setting.
+
+        A schedule marks the channel as scheduled by hand. One that is on also resumes a paused
+        channel; one that is off keeps the time and timezone it had.
+        """
+        values: dict[str, object] = {}
+        if schedule is not None:
+            values.update(digest_days=schedule.days, schedule_set=1)
+            if schedule.days != "off":
+                values.update(
+                    digest_time=f"{schedule.at:%H:%M}",
+                    timezone=schedule.timezone,
+                    weekly_day=schedule.weekly_day,
+                    paused_reason=None,
+                    failures=0,
+                )
+        if top_n is not None:
+            values["top_n"] = top_n
+        if quiet_notice is not None:
+            values["quiet_notice"] = int(quiet_notice)
         channel_id = await self.channel_id(ref, now)
+        if not values:
+            return
         assignments = ", ".join(f"{name} = ?" for name in values)
         async with self.transaction() as db:
             await db.execute(
@@ -397,23 +410,24 @@ class Store:
 
     # -- digest runs (exactly once per channel and period) ---------------------------------
 
-    async def scheduled_channels(self) -> list[sqlite3.Row]:
+    async def scheduled_channels(self) -> list[ChannelSettings]:
         """Channels that get digests: not off, not paused, and subscribed or scheduled by hand."""
-        return await self._fetchall(
+        rows = await self._fetchall(
             "SELECT c.* FROM channels c WHERE c.digest_days != 'off' AND c.paused_reason IS NULL "
             "AND (c.schedule_set = 1 OR EXISTS (SELECT 1 FROM subscriptions s "
             "WHERE s.channel_id = c.id)) ORDER BY c.id"
         )
+        return [_channel_settings(row) for row in rows]
 
-    async def digest_runs_claimed_since(self, since: datetime) -> set[tuple[int, str, str]]:
-        """(channel id, kind, period) of every digest claimed since ``since``, in any state."""
+    async def digest_runs_claimed_since(self, since: datetime) -> set[DigestClaim]:
+        """Every digest claimed since ``since``, in any state."""
         rows = await self._fetchall(
             "SELECT channel_id, kind, period FROM digest_runs WHERE claimed_at >= ?",
             (to_iso(since),),
         )
-        return {(int(row[0]), row[1], row[2]) for row in rows}
+        return {DigestClaim(int(row[0]), row[1], row[2]) for row in rows}
 
-    async def abandon_stale_claims(self, before: datetime, now: datetime) -> list[sqlite3.Row]:
+    async def abandon_stale_claims(self, before: datetime, now: datetime) -> list[DigestClaim]:
         """Close claims a stopped process left mid-post, so they are reported once, not retried."""
         async with (
             self.transaction() as db,
@@ -424,7 +438,7 @@ class Store:
                 (to_iso(now), to_iso(before)),
             ) as cursor,
         ):
-            return list(await cursor.fetchall())
+            return [DigestClaim(int(row[0]), row[1], row[2]) for row in await cursor.fetchall()]
 
     async def last_digests(self, kind: str) -> dict[int, datetime]:
         """When each channel's last delivered digest of ``kind`` was claimed."""
@@ -435,21 +449,19 @@ class Store:
         )
         return {int(row[0]): from_iso(row[1]) for row in rows}
 
-    async def claim_digest(self, channel_id: int, kind: str, period: str, now: datetime) -> bool:
-        """Claim a (channel, kind, period) before posting it; False if someone already did."""
+    async def claim_digest(self, claim: DigestClaim, now: datetime) -> bool:
+        """Claim a digest before posting it; False if someone already did."""
         async with self._write_lock:  # one statement: SQLite makes it atomic by itself
             cursor = await self._db.execute(
                 "INSERT OR IGNORE INTO digest_runs (channel_id, kind, period, status, claimed_at) "
                 "VALUES (?, ?, ?, 'claimed', ?)",
-                (channel_id, kind, period, to_iso(now)),
+                (claim.channel_id, claim.kind, claim.period, to_iso(now)),
             )
             return cursor.rowcount == 1
 
     async def finish_digest(
         self,
-        channel_id: int,
-        kind: str,
-        period: str,
+        claim: DigestClaim,
         status: str,
         now: datetime,
         detail: str | None = None,
@@ -460,21 +472,21 @@ class Store:
             await db.execute(
                 "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ? "
                 "WHERE channel_id = ? AND kind = ? AND period = ?",
-                (status, to_iso(now), detail, channel_id, kind, period),
+                (status, to_iso(now), detail, claim.channel_id, claim.kind, claim.period),
             )
             await db.executemany(
                 "INSERT OR IGNORE INTO posts (channel_id, paper_id, kind, posted_at) "
                 "VALUES (?, ?, ?, ?)",
-                [(channel_id, paper_id, kind, to_iso(now)) for paper_id in posted_ids],
+                [(claim.channel_id, paper_id, claim.kind, to_iso(now)) for paper_id in posted_ids],
             )
 
-    async def release_digest(self, channel_id: int, kind: str, period: str) -> None:
+    async def release_digest(self, claim: DigestClaim) -> None:
         """Give a claim back when the post certainly did not go out, so it is tried again."""
         async with self.transaction() as db:
             await db.execute(
                 "DELETE FROM digest_runs WHERE channel_id = ? AND kind = ? AND period = ? "
                 "AND status = 'claimed'",
-                (channel_id, kind, period),
+                (claim.channel_id, claim.kind, claim.period),
             )
 
     async def record_delivery_failure(self, channel_id: int, reason: str, pause_after: int) -> bool:
@@ -538,8 +550,71 @@ class Store:
                     (error[:500], stamp, source),
                 )
 
-    async def source_status(self) -> list[sqlite3.Row]:
-        return await self._fetchall("SELECT * FROM source_status ORDER BY source")
+    async def source_status(self) -> list[SourceStatus]:
+        rows = await self._fetchall("SELECT * FROM source_status ORDER BY source")
+        return [
+            SourceStatus(
+                source=row["source"],
+                last_success=_maybe_time(row["last_success"]),
+                last_error=row["last_error"],
+                last_error_at=_maybe_time(row["last_error_at"]),
+                papers_seen=int(row["papers_seen"]),
+            )
+            for row in rows
+        ]
+
+    # -- Slack installations (multi-workspace mode) ----------------------------------------
+
+    async def save_slack_installation(self, installation: SlackInstallation) -> None:
+        """Save a workspace's bot token, replacing the one it had (an installer left None keeps
+        the installer saved before)."""
+        async with self.transaction() as db:
+            await db.execute(_SAVE_INSTALLATION_SQL, _installation_row(installation))
+
+    async def slack_installation(
+        self, enterprise_id: str, team_id: str
+    ) -> SlackInstallation | None:
+        row = await self._fetchone(
+            f"SELECT {_INSTALLATION_COLUMNS} FROM slack_installations "
+            "WHERE enterprise_id = ? AND team_id = ?",
+            (enterprise_id, team_id),
+        )
+        return _installation(row) if row else None
+
+    async def latest_slack_installation(self, team_id: str) -> SlackInstallation | None:
+        """The newest installation in a workspace, whatever organization it belongs to."""
+        row = await self._fetchone(
+            f"SELECT {_INSTALLATION_COLUMNS} FROM slack_installations WHERE team_id = ? "
+            "ORDER BY installed_at DESC LIMIT 1",
+            (team_id,),
+        )
+        return _installation(row) if row else None
+
+    async def delete_slack_installation(self, enterprise_id: str, team_id: str) -> int:
+        """Forget a workspace's bot token. Returns how many were removed (0 or 1)."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?",
+                (enterprise_id, team_id),
+            )
+            return cursor.rowcount
+
+    async def add_oauth_state(self, state: str, expires_at: float, now: float) -> None:
+        """Keep a one-time OAuth state until ``expires_at`` (unix seconds); drop expired ones."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM slack_oauth_states WHERE expires_at < ?", (now,))
+            await db.execute(
+                "INSERT INTO slack_oauth_states (state, expires_at) VALUES (?, ?)",
+                (state, expires_at),
+            )
+
+    async def consume_oauth_state(self, state: str, now: float) -> bool:
+        """Use up an OAuth state; False when it is unknown, used already or expired."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM slack_oauth_states WHERE state = ? AND expires_at >= ?", (state, now)
+            )
+            return cursor.rowcount == 1
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -622,6 +697,75 @@ def _paper(row: sqlite3.Row) -> Paper:
         code_url=row["code_url"],
         sources=frozenset(name for name, bit in SOURCE_BITS.items() if bits & bit),
         first_seen=from_iso(row["first_seen"]),
+    )
+
+
+def _channel_settings(row: sqlite3.Row) -> ChannelSettings:
+    hour, minute = (int(part) for part in str(row["digest_time"]).split(":"))
+    return ChannelSettings(
+        id=int(row["id"]),
+        ref=ChannelRef(row["platform"], row["workspace"], row["channel"]),
+        schedule=ChannelSchedule(
+            time(hour, minute), row["timezone"], row["digest_days"], int(row["weekly_day"])
+        ),
+        schedule_set=bool(row["schedule_set"]),
+        top_n=int(row["top_n"]),
+        quiet_notice=bool(row["quiet_notice"]),
+        paused_reason=row["paused_reason"],
+        failures=int(row["failures"]),
+        created_at=from_iso(row["created_at"]),
+    )
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return from_iso(text) if text else None
+
+
+_INSTALLATION_COLUMNS = (
+    "enterprise_id, team_id, bot_token, bot_id, bot_user_id, installed_at, app_id, "
+    "enterprise_name, team_name, bot_scopes, bot_refresh_token, bot_token_expires_at, "
+    "is_enterprise_install, installer_user_id"
+)
+_SAVE_INSTALLATION_SQL = f"""
+INSERT INTO slack_installations ({_INSTALLATION_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (enterprise_id, team_id) DO UPDATE SET
+    app_id = excluded.app_id, enterprise_name = excluded.enterprise_name,
+    team_name = excluded.team_name, bot_token = excluded.bot_token,
+    bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id,
+    bot_scopes = excluded.bot_scopes, bot_refresh_token = excluded.bot_refresh_token,
+    bot_token_expires_at = excluded.bot_token_expires_at,
+    is_enterprise_install = excluded.is_enterprise_install,
+    installer_user_id = COALESCE(excluded.installer_user_id, installer_user_id),
+    installed_at = excluded.installed_at
+"""
+
+
+def _installation_row(installation: SlackInstallation) -> tuple[Any, ...]:
+    i = installation
+    return (
+        i.enterprise_id, i.team_id, i.bot_token, i.bot_id, i.bot_user_id, i.installed_at,
+        i.app_id, i.enterprise_name, i.team_name, ",".join(i.bot_scopes), i.bot_refresh_token,
+        i.bot_token_expires_at, int(i.is_enterprise_install), i.installer_user_id,
+    )  # fmt: skip
+
+
+def _installation(row: sqlite3.Row) -> SlackInstallation:
+    return SlackInstallation(
+        enterprise_id=row["enterprise_id"],
+        team_id=row["team_id"],
+        bot_token=row["bot_token"],
+        bot_id=row["bot_id"],
+        bot_user_id=row["bot_user_id"],
+        installed_at=float(row["installed_at"]),
+        app_id=row["app_id"],
+        enterprise_name=row["enterprise_name"],
+        team_name=row["team_name"],
+        bot_scopes=tuple(scope for scope in row["bot_scopes"].split(",") if scope),
+        bot_refresh_token=row["bot_refresh_token"],
+        bot_token_expires_at=row["bot_token_expires_at"],
+        is_enterprise_install=bool(row["is_enterprise_install"]),
+        installer_user_id=row["installer_user_id"],
     )
 
 

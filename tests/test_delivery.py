@@ -14,6 +14,7 @@ from bot.delivery import DigestDelivery
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef
 from bot.ports import DeliveryError
+from bot.records import DigestClaim
 from bot.replies import Command, Notice, PaperList, Reply
 from bot.search import SearchIndex
 from bot.storage import Store
@@ -197,8 +198,8 @@ async def test_a_gone_channel_is_paused_after_repeated_failures_and_others_still
         DigestDelivery(store, {"slack": slack}), [slack.clock], START, START + timedelta(days=4)
     )
     assert [ch for ch, _, _ in slack.posts].count(NEW_YORK) >= 4
-    row = await store.channel_row(BERLIN)
-    assert row is not None and row["paused_reason"] == "channel_not_found"
+    settings = await store.channel_settings(BERLIN)
+    assert settings is not None and settings.paused_reason == "channel_not_found"
     status = await world.handle(Command(BERLIN, "admin", "status"))
     assert isinstance(status, Notice) and any("paused" in line for line in status.lines)
 
@@ -268,8 +269,8 @@ async def test_a_channel_can_turn_the_nothing_new_line_off(
     slack = RecordingPoster("slack")
     await DigestDelivery(store, {"slack": slack}).run_due(START + timedelta(hours=9))
     assert slack.posts == []
-    row = await store.channel_row(BERLIN)
-    assert row is not None and row["quiet_notice"] == 0
+    settings = await store.channel_settings(BERLIN)
+    assert settings is not None and not settings.quiet_notice
 
 
 async def test_a_claim_left_by_a_hard_kill_is_reported_once_and_never_reposted(
@@ -279,7 +280,7 @@ async def test_a_claim_left_by_a_hard_kill_is_reported_once_and_never_reposted(
     channel_id = await store.channel_id(BERLIN)
     due = START + timedelta(hours=9)
     # The process died between claiming and finishing (SIGKILL: no chance to release).
-    assert await store.claim_digest(channel_id, "daily", "2026-10-26", due)
+    assert await store.claim_digest(DigestClaim(channel_id, "daily", "2026-10-26"), due)
     slack = RecordingPoster("slack")
     delivery = DigestDelivery(store, {"slack": slack})
     first = await delivery.run_due(due + timedelta(minutes=30))

@@ -3,11 +3,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.models import ChannelRef
+from bot.records import SlackInstallation
+from bot.scheduling import ChannelSchedule
 from bot.storage import StorageError, Store, migrations
 from tests.papers import NOW, paper, seed_papers
 
@@ -154,3 +157,75 @@ async def test_at_the_same_version_arxivs_record_wins_over_hugging_faces(store: 
     assert stored is not None
     assert (stored.title, stored.authors) == ("arXiv spelling", ("Alice Author", "Bob Author"))
     assert stored.hf_upvotes == 7 and again.updated == 1
+
+
+async def test_a_schedule_comes_back_as_typed_settings_and_off_keeps_the_time(
+    store: Store,
+) -> None:
+    assert await store.channel_settings(TEAM_A) is None
+    berlin = ChannelSchedule(time(7, 30), "Europe/Berlin", "daily")
+    await store.update_digests(TEAM_A, schedule=berlin, top_n=3, quiet_notice=False, now=NOW)
+    settings = await store.channel_settings(TEAM_A)
+    assert settings is not None
+    assert (settings.ref, settings.schedule, settings.schedule_set) == (TEAM_A, berlin, True)
+    assert (settings.top_n, settings.quiet_notice, settings.created_at) == (3, False, NOW)
+
+    await store.update_digests(TEAM_A, schedule=ChannelSchedule(time(9, 0), "UTC", "off"))
+    off = await store.channel_settings(TEAM_A)
+    assert off is not None
+    assert off.schedule == ChannelSchedule(time(7, 30), "Europe/Berlin", "off")
+    assert off.top_n == 3  # untouched
+
+
+async def test_scheduling_again_resumes_a_paused_channel(store: Store) -> None:
+    channel_id = await store.channel_id(TEAM_A, now=NOW)
+    assert await store.record_delivery_failure(channel_id, "not_in_channel", pause_after=1)
+    paused = await store.channel_settings(TEAM_A)
+    assert paused is not None and (paused.paused_reason, paused.failures) == ("not_in_channel", 1)
+
+    await store.update_digests(TEAM_A, top_n=2)
+    still = await store.channel_settings(TEAM_A)
+    assert still is not None and still.paused_reason == "not_in_channel"
+
+    await store.update_digests(TEAM_A, schedule=ChannelSchedule(time(8, 0), "UTC", "weekdays"))
+    resumed = await store.channel_settings(TEAM_A)
+    assert resumed is not None and (resumed.paused_reason, resumed.failures) == (None, 0)
+
+
+async def test_a_source_that_failed_after_its_last_success_is_down(store: Store) -> None:
+    await store.record_fetch("hf", papers=40, now=NOW)
+    await store.record_fetch("arxiv", papers=7, now=NOW)
+    await store.record_fetch("arxiv", error="HTTP 503", now=NOW + timedelta(hours=1))
+    arxiv, hf = await store.source_status()
+    assert (arxiv.source, arxiv.is_down, arxiv.last_error) == ("arxiv", True, "HTTP 503")
+    assert (arxiv.papers_seen, arxiv.last_success) == (7, NOW)
+    assert (hf.source, hf.is_down, hf.last_error_at) == ("hf", False, None)
+
+
+async def test_slack_installations_round_trip_and_keep_the_installer(store: Store) -> None:
+    first = SlackInstallation(
+        enterprise_id="", team_id="T1", bot_token="xoxb-secret", bot_id="B1",
+        bot_user_id="U0BOT", installed_at=1000.0, team_name="Team One",
+        bot_scopes=("commands", "chat:write"), installer_user_id="U1",
+    )  # fmt: skip
+    await store.save_slack_installation(first)
+    # A token refresh saves the bot without an installer: the installer stays.
+    refreshed = dataclasses.replace(
+        first, bot_token="xoxb-new", installed_at=2000.0, installer_user_id=None
+    )
+    await store.save_slack_installation(refreshed)
+
+    found = await store.slack_installation("", "T1")
+    assert found == dataclasses.replace(refreshed, installer_user_id="U1")
+    assert await store.latest_slack_installation("T1") == found
+    assert "xoxb" not in repr(found)
+    assert await store.delete_slack_installation("", "T1") == 1
+    assert await store.slack_installation("", "T1") is None
+
+
+async def test_an_oauth_state_is_good_once_and_only_until_it_expires(store: Store) -> None:
+    await store.add_oauth_state("fresh", expires_at=1600.0, now=1000.0)
+    await store.add_oauth_state("stale", expires_at=1100.0, now=1000.0)
+    assert await store.consume_oauth_state("fresh", now=1200.0)
+    assert not await store.consume_oauth_state("fresh", now=1200.0)
+    assert not await store.consume_oauth_state("stale", now=1200.0)

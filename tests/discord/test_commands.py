@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from discord import app_commands
@@ -325,10 +325,10 @@ async def test_schedule_with_timezone_autocomplete(gateway: Gateway, store: Stor
     answer = callback(await gateway.api.answers(asked))
 
     assert "Daily picks every day at 07:30 (Europe/Berlin)" in descriptions(answer["data"])
-    row = await store.channel_row(CHANNEL)
-    assert row is not None
-    assert (row["digest_time"], row["timezone"], row["digest_days"]) == (
-        "07:30",
+    settings = await store.channel_settings(CHANNEL)
+    assert settings is not None
+    assert (settings.schedule.at, settings.schedule.timezone, settings.schedule.days) == (
+        time(7, 30),
         "Europe/Berlin",
         "daily",
     )
@@ -421,9 +421,9 @@ async def test_schedule_sets_picks_and_quiet_days(gateway: Gateway, store: Store
     )
     text = descriptions(callback(await gateway.api.answers(asked))["data"])
     assert "Up to 3 papers" in text and "silence on days with nothing new" in text
-    row = await store.channel_row(CHANNEL)
-    assert row is not None
-    assert (row["top_n"], row["quiet_notice"]) == (3, 0)
+    settings = await store.channel_settings(CHANNEL)
+    assert settings is not None
+    assert (settings.top_n, settings.quiet_notice) == (3, False)
 
 
 async def test_hints_name_the_discord_command_for_channel_settings(gateway: Gateway) -> None:

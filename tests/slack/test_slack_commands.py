@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import pytest
@@ -91,9 +91,9 @@ async def test_a_conversation_changes_the_channel(slack: Workspace, store: Store
     assert [(s.paper_id, s.user, s.comment) for s in shares] == [("0001.00004", USER, "look")]
 
     await slack.command("schedule 07:15 UTC daily")
-    row = await store.channel_row(HERE)
-    assert row is not None
-    assert (row["digest_time"], row["digest_days"]) == ("07:15", "daily")
+    settings = await store.channel_settings(HERE)
+    assert settings is not None
+    assert (settings.schedule.at, settings.schedule.days) == (time(7, 15), "daily")
 
     await slack.command("unsubscribe 1")
     assert await store.subscriptions(HERE) == []

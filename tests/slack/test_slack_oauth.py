@@ -176,10 +176,10 @@ async def test_uninstall_removes_the_token_and_pauses_only_that_workspace(
     assert answer.status == 200
     assert await installed_tokens(store) == {TWO: TOKENS[TWO]}
     one, two = (ChannelRef("slack", team, "C2147483705") for team in (ONE, TWO))
-    one_row, two_row = await store.channel_row(one), await store.channel_row(two)
+    one_row, two_row = await store.channel_settings(one), await store.channel_settings(two)
     assert one_row is not None and two_row is not None
-    assert one_row["paused_reason"] == UNINSTALLED_REASON
-    assert two_row["paused_reason"] is None
+    assert one_row.paused_reason == UNINSTALLED_REASON
+    assert two_row.paused_reason is None
     # The workspace's data stays until an admin deletes it.
     assert [s.query for s in await store.subscriptions(one)] == ["cat:cs.CL"]
     assert await store.vote_counts(one, ["0001.00001"]) == {"0001.00001": 1}
@@ -187,8 +187,8 @@ async def test_uninstall_removes_the_token_and_pauses_only_that_workspace(
 
     # Installing again picks up where the team left off.
     await install(workspaces[ONE])
-    again = await store.channel_row(one)
-    assert again is not None and again["paused_reason"] is None
+    again = await store.channel_settings(one)
+    assert again is not None and again.paused_reason is None
 
 
 async def test_revoked_bot_tokens_are_removed(

@@ -4,7 +4,7 @@ honoured, and each failure sorted into permanent (pause that channel) or not."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -14,6 +14,7 @@ from bot.delivery import PAUSE_AFTER_FAILURES, DigestDelivery
 from bot.models import ChannelRef
 from bot.ports import DeliveryError, Poster
 from bot.replies import Notice, PaperCard, PaperList
+from bot.scheduling import ChannelSchedule
 from bot.storage import Store
 from tests.papers import NOW, seed_papers
 from tests.slack.fake_slack import FakeSlack, block_kit_problems
@@ -195,7 +196,7 @@ async def test_the_scheduler_pauses_a_failing_channel_and_keeps_posting_elsewher
     """With the core's DigestDelivery: repeated permanent failures pause only that channel."""
     for ref in (GENERAL, RANDOM):
         await store.channel_id(ref, now=NOW - timedelta(days=10))
-        await store.update_channel(ref, schedule_set=1, digest_days="daily", digest_time="09:00")
+        await store.update_digests(ref, schedule=ChannelSchedule(time(9, 0), "UTC", "daily"))
     fake_slack.channel_errors["C0GENERAL"] = "not_in_channel"
     delivery = DigestDelivery(
         store, {"slack": SlackPoster.for_app(slack_app, sleep=sleeps, clock=fake_clock)}
@@ -204,10 +205,10 @@ async def test_the_scheduler_pauses_a_failing_channel_and_keeps_posting_elsewher
     for day in range(PAUSE_AFTER_FAILURES + 1):
         await delivery.run_due(NOW.replace(hour=9, minute=5) + timedelta(days=day))
 
-    general, random = await store.channel_row(GENERAL), await store.channel_row(RANDOM)
+    general, random = await store.channel_settings(GENERAL), await store.channel_settings(RANDOM)
     assert general is not None and random is not None
-    assert general["paused_reason"] == "not_in_channel"
-    assert random["paused_reason"] is None
+    assert general.paused_reason == "not_in_channel"
+    assert random.paused_reason is None
     channels = [c.params["channel"] for c in fake_slack.calls_to("chat.postMessage")]
     assert channels.count("C0GENERAL") == PAUSE_AFTER_FAILURES  # then it stopped trying
     assert channels.count("C0RANDOM") >= PAUSE_AFTER_FAILURES + 1
