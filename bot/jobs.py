@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -32,6 +36,12 @@ ARXIV_TRIGGER = CronTrigger(
     day_of_week="sun,mon,tue,wed,thu", hour=20, minute=30, timezone="America/New_York"
 )
 DELIVERY_TRIGGER = IntervalTrigger(minutes=1, timezone=UTC)
+# What each job was doing, for the one line logged when a stop interrupts it.
+INTERRUPTED = {
+    "deliver": "checking for due digests; the next run posts any not sent",
+    "fetch-hf": "fetching Hugging Face daily papers; the next run fetches them again",
+    "fetch-arxiv": "fetching new arXiv papers; the next run fetches them again",
+}
 
 
 def subscribed_categories(subscriptions: Sequence[Subscription]) -> list[str]:
@@ -76,13 +86,42 @@ class BackgroundJobs:
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the jobs; digests due while the bot was down go out on the first tick."""
-        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
         now = datetime.now(UTC)
-        scheduler.add_job(
-            self.deliver_due, DELIVERY_TRIGGER, id="deliver", next_run_time=now, **common
-        )
+        _add_job(scheduler, "deliver", self.deliver_due, DELIVERY_TRIGGER, next_run_time=now)
         # Fetch once at start too, so a new or long-stopped bot does not wait hours for papers.
-        scheduler.add_job(
-            self.fetch_hugging_face, HF_TRIGGER, id="fetch-hf", next_run_time=now, **common
-        )
-        scheduler.add_job(self.fetch_arxiv, ARXIV_TRIGGER, id="fetch-arxiv", **common)
+        _add_job(scheduler, "fetch-hf", self.fetch_hugging_face, HF_TRIGGER, next_run_time=now)
+        _add_job(scheduler, "fetch-arxiv", self.fetch_arxiv, ARXIV_TRIGGER)
+
+
+def _add_job(
+    scheduler: AsyncIOScheduler,
+    job_id: str,
+    work: Callable[[], Awaitable[object]],
+    trigger: BaseTrigger,
+    **options: Any,
+) -> None:
+    # A partial of a coroutine function, so APScheduler still runs it on the event loop.
+    scheduler.add_job(
+        partial(_run_until_stopped, work, INTERRUPTED[job_id]),
+        trigger,
+        id=job_id,
+        name=job_id,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=300,
+        **options,
+    )
+
+
+async def _run_until_stopped(work: Callable[[], Awaitable[object]], doing: str) -> None:
+    """Run a job; a stop (SIGTERM, Ctrl-C) that cancels it is one INFO line, not an error.
+
+    Shutting the scheduler down cancels running jobs, and APScheduler logs any exception from a
+    job, cancellation included, as an error with a traceback. The cancellation ends here: the job
+    task is the outermost task, and every job is safe to run again (ingest is idempotent,
+    delivery gives unposted claims back).
+    """
+    try:
+        await work()
+    except asyncio.CancelledError:
+        log.info("Stopped while %s", doing)

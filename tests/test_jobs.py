@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App, open_app
 from bot.config import Settings
@@ -142,3 +146,32 @@ def test_subscribed_categories_ignore_unparseable_topics() -> None:
     assert subscribed_categories([sub("cat:cs.LG diffusion"), sub("-cat:cs.CV"), sub("")]) == [
         "cs.LG"
     ]
+
+
+async def test_a_stop_during_a_fetch_is_one_quiet_line_not_a_traceback(
+    jobs: BackgroundJobs, paper_server: FakePaperServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM ends the scheduler the way ``paperboy run`` does, with a fetch in flight."""
+    caplog.set_level(logging.INFO)
+    paper_server.queue_response(HF, delay=30.0, times=10)  # Hugging Face is slow today
+    fetch_ended: asyncio.Future[JobEvent] = asyncio.get_running_loop().create_future()
+
+    def on_job_end(event: JobEvent) -> None:
+        if event.job_id == "fetch-hf" and not fetch_ended.done():
+            fetch_ended.set_result(event)
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_listener(on_job_end, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    jobs.schedule(scheduler)
+    scheduler.start()
+    async with asyncio.timeout(5):
+        await paper_server.holding.wait()  # the fetch is in flight
+    scheduler.shutdown(wait=False)
+    async with asyncio.timeout(5):
+        await fetch_ended
+
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "bot.jobs"]
+    stopped = "Stopped while fetching Hugging Face daily papers; the next run fetches them again"
+    assert said.count(("INFO", stopped)) == 1
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert "Traceback" not in caplog.text

@@ -78,6 +78,7 @@ class FakePaperServer:
         self._scripts: defaultdict[str, deque[ScriptedResponse]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
+        self.holding = asyncio.Event()  # set once a slow (delayed) answer is being held back
         self.url = ""
 
     async def __aenter__(self) -> FakePaperServer:
@@ -148,6 +149,7 @@ class FakePaperServer:
 
     async def _pause(self, seconds: float) -> None:
         # Waking on close keeps a "slow server" test from holding up teardown.
+        self.holding.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
 
