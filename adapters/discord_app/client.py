@@ -30,7 +30,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import MISSING
 
-from adapters.discord_embeds import DiscordMessage, VoteSpec, relabel, render
+from adapters.discord_app.embeds import DiscordMessage, VoteSpec, relabel, render
 from bot.commands import COMMANDS, Paperboy, UserError
 from bot.config import ConfigError, Settings
 from bot.ids import find_paper_links, parse_paper_ref
