@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 
 from bot.replies import Notice, Reply
+from bot.spelling import DISCORD
 
 if TYPE_CHECKING:
     from adapters.discord_app.client import PaperboyDiscord
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 OVERRIDES_TTL = 300.0  # seconds an answer about a server's command overrides is reused
 MANAGE_CHANNELS_REFUSAL = (
     "Changing this channel's papers settings needs the **Manage Channels** permission. "
-    "A server admin can allow other roles for `/papers-channel` under "
+    f"A server admin can allow other roles for `{DISCORD.prefixes['channel']}` under "
     "Server Settings → Integrations → Paperboy."
 )
 _POSTING = {
