@@ -55,7 +55,7 @@ from bot.config import ConfigError, Settings
 from bot.ids import find_paper_links
 from bot.models import ChannelRef
 from bot.ports import DeliveryError
-from bot.replies import Command, Notice, PaperDetail, Reply, VoteRecorded
+from bot.replies import APOLOGY, Command, Notice, Reply, VoteRecorded
 from bot.storage import Store
 
 __all__ = [
@@ -117,7 +117,7 @@ RECEIVED_AT = "paperboy_received_at"  # request context key: time.monotonic() on
 
 WORKING_TEXT = "Looking that up… I'll answer here in a moment."
 MALFORMED_TEXT = "Sorry, I could not read that request from Slack. Please try the command again."
-FAILED_TEXT = "Sorry, something went wrong on my side. It is logged; please try again in a moment."
+FAILED_TEXT = APOLOGY
 
 # Errors that retrying will not fix: the scheduler pauses the channel after repeated ones.
 PERMANENT_ERRORS = frozenset(
@@ -421,14 +421,9 @@ class _Listeners:
     ) -> None:  # fmt: skip
         composer = event.get("source") == "composer" or where.channel == "COMPOSER"
         # A message still being written is not a share yet: only show the card.
-        verb = "show" if composer else "share"
-        unfurls: dict[str, Any] = {}
-        for url in urls:
-            reply = await self.bot.handle(Command(where, user, f"{verb} {url}"))
-            if isinstance(reply, PaperDetail):
-                unfurls[url] = unfurl(reply.card)
-            else:
-                log.info("no unfurl for %s: %s", url, getattr(reply, "text", reply))
+        shared = await self.bot.share_links(where, user, urls, limit=MAX_LINKS_PER_MESSAGE,
+                                            record=not composer)  # fmt: skip
+        unfurls: dict[str, Any] = {link.text: unfurl(link.card) for link in shared}
         if unfurls:
             await self._unfurl(client, event, unfurls, composer=composer)
 

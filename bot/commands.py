@@ -15,24 +15,27 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
-from bot.ids import parse_paper_ref
+from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
 from bot.models import SAMPLE_PREFIX, ChannelRef, Paper
 from bot.ports import PaperLookup
 from bot.query import QueryError, parse_query
 from bot.ranking import rank_trending
 from bot.replies import (
+    APOLOGY,
     Command,
     Notice,
     PaperCard,
     PaperDetail,
     PaperList,
     Reply,
+    SharedLink,
     VoteRecorded,
     shorten,
 )
 from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule
 from bot.search import SearchIndex
+from bot.spelling import CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
 
@@ -58,6 +61,10 @@ class CommandSpec:
     handler: Handler
     manages_channel: bool = False  # changes channel settings; platforms may restrict it
 
+    @property
+    def group(self) -> CommandGroup:
+        return "channel" if self.manages_channel else "papers"
+
 
 COMMANDS: dict[str, CommandSpec] = {}
 _ALIASES = {
@@ -79,6 +86,12 @@ def command(
         return handler
 
     return register
+
+
+def typed_command(platform: str, name: str, args: str = "") -> str:
+    """A command as typed on ``platform``, in backticks, for hints: `/papers subscribe <topic>`."""
+    words = f"{name} {args}".strip()
+    return f"`{spelling_for(platform).typed(COMMANDS[name].group, words)}`"
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -114,17 +127,14 @@ class Paperboy:
             name, args = split_command(cmd.text)
             spec = COMMANDS.get(name)
             if spec is None:
-                raise UserError(_unknown_command(name))
+                raise UserError(_unknown_command(cmd.channel.platform, name))
             return await spec.handler(self, cmd, args)
         except (UserError, QueryError, ScheduleError) as error:
             log.info("command %r from %s in %s refused: %s", name, cmd.user, cmd.channel, error)
             return Notice(str(error), kind="error")
         except Exception:
             log.exception("command %r failed in %s", name, cmd.channel)
-            return Notice(
-                "Sorry, something went wrong on my side. It is logged; please try again soon.",
-                kind="error",
-            )
+            return Notice(APOLOGY, kind="error")
 
     # -- helpers shared by the handlers -----------------------------------------------------
 
@@ -174,10 +184,9 @@ class Paperboy:
     async def search(self, channel: ChannelRef, text: str, *, limit: int) -> PaperList:
         """Relevance-ranked papers for a query typed by a person, with this team's votes."""
         if not text.strip():
-            raise UserError(
-                "What should I search for? Try `/papers search diffusion transformers` or "
-                '`/papers search "chain of thought" since:2024`.'
-            )
+            plain = typed_command(channel.platform, "search", "diffusion transformers")
+            phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
+            raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
         page = await asyncio.to_thread(self.index.search, query, limit=limit)
         papers = await self.store.get_papers([hit.paper_id for hit in page.hits])
@@ -206,6 +215,33 @@ class Paperboy:
             more_hint=more,
         )
 
+    async def share_links(
+        self,
+        channel: ChannelRef,
+        user: str,
+        texts: Sequence[str],
+        *,
+        limit: int,
+        user_name: str | None = None,
+        record: bool = True,
+    ) -> list[SharedLink]:
+        """The papers linked in ``texts`` (pasted URLs or whole messages), each as a card.
+
+        Each is recorded as a share by ``user``, unless ``record`` is off (a message still being
+        written only shows the paper). At most ``limit`` links are looked up; one that names no
+        paper Paperboy can find is logged and left out, never answered in the channel.
+        """
+        verb = "share" if record else "show"
+        found = [(text, ref) for text in texts for ref in find_paper_links(text)][:limit]
+        shared = []
+        for text, ref in found:
+            reply = await self.handle(Command(channel, user, f"{verb} {ref.id}", user_name))
+            if isinstance(reply, PaperDetail):
+                shared.append(SharedLink(text, reply.card))
+            else:
+                log.info("not answering shared link %s in %s: %s", ref.id, channel, reply)
+        return shared
+
     async def cards(self, channel: ChannelRef, papers: Sequence[Paper]) -> list[PaperCard]:
         votes = await self.store.vote_counts(channel, [p.id for p in papers])
         return [PaperCard(p, team_votes=votes.get(p.id, 0)) for p in papers]
@@ -214,11 +250,18 @@ class Paperboy:
         return (await self.cards(channel, [paper]))[0]
 
 
-def _unknown_command(name: str) -> str:
+def _unknown_command(platform: str, name: str) -> str:
     close = difflib.get_close_matches(name, list(COMMANDS) + list(_ALIASES), n=1)
-    hint = f" Did you mean `/papers {_ALIASES.get(close[0], close[0])}`?" if close else ""
+    hint = (
+        f" Did you mean {typed_command(platform, _ALIASES.get(close[0], close[0]))}?"
+        if close
+        else ""
+    )
     unknown = shorten(name, 40)
-    return f"I don't know the command `{unknown}`.{hint} Type `/papers help` to see what I can do."
+    return (
+        f"I don't know the command `{unknown}`.{hint} "
+        f"Type {typed_command(platform, 'help')} to see what I can do."
+    )
 
 
 # -- the verbs ------------------------------------------------------------------------------
@@ -226,7 +269,11 @@ def _unknown_command(name: str) -> str:
 
 @command("help", "help", "Show what Paperboy can do.")
 async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    lines = tuple(f"`/papers {spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
+    spelling = spelling_for(cmd.channel.platform)
+    lines = tuple(
+        f"`{spelling.usage(spec.group, spec.name, spec.usage)}` — {spec.summary}"
+        for spec in COMMANDS.values()
+    )
     query_help = (
         'Search and topics understand: words (all must match), `"exact phrase"`, `-exclude`, '
         "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
@@ -255,7 +302,11 @@ async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
     span = (args or "today").lower()
     days = {"today": 1, "day": 1, "week": 7}.get(span)
     if days is None:
-        raise UserError("Use `/papers trending today` or `/papers trending week`.")
+        platform = cmd.channel.platform
+        raise UserError(
+            f"Use {typed_command(platform, 'trending', 'today')} "
+            f"or {typed_command(platform, 'trending', 'week')}."
+        )
     now = bot.clock()
     papers = await bot.store.papers_published_since(now - timedelta(days=days), limit=2000)
     if not papers and days == 1:
@@ -277,16 +328,15 @@ async def _trending(bot: Paperboy, cmd: Command, args: str) -> Reply:
 )
 async def _subscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     if not args:
-        raise UserError(
-            'Subscribe to what? E.g. `/papers subscribe "retrieval augmented" OR RAG` '
-            "or `/papers subscribe cat:cs.CL`."
-        )
+        phrase = typed_command(cmd.channel.platform, "subscribe", '"retrieval augmented" OR RAG')
+        category = typed_command(cmd.channel.platform, "subscribe", "cat:cs.CL")
+        raise UserError(f"Subscribe to what? E.g. {phrase} or {category}.")
     query = parse_query(args)
     current = await bot.store.subscriptions(cmd.channel)
     if len(current) >= MAX_TOPICS_PER_CHANNEL:
         raise UserError(
             f"This channel already follows {len(current)} topics, the most I keep. "
-            "Remove one with `/papers unsubscribe <n>`."
+            f"Remove one with {typed_command(cmd.channel.platform, 'unsubscribe', '<n>')}."
         )
     subscription, created = await bot.store.add_subscription(
         cmd.channel, str(query), cmd.user, now=bot.clock()
@@ -319,7 +369,7 @@ async def _unsubscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     if target is None:
         raise UserError(
             f"Which one? Use a number from 1 to {len(subs)} or the exact topic. "
-            "See `/papers subscriptions`."
+            f"See {typed_command(cmd.channel.platform, 'subscriptions')}."
         )
     await bot.store.remove_subscription(target)
     return Notice(f"Unsubscribed this channel from `{target.query}`.", kind="success", public=True)
@@ -331,7 +381,8 @@ async def _subscriptions(bot: Paperboy, cmd: Command, args: str) -> Reply:
     schedule = await channel_schedule(bot.store, cmd.channel)
     if not subs:
         return Notice(
-            "This channel follows no topics. Add one with `/papers subscribe <topic>`.",
+            "This channel follows no topics. "
+            f"Add one with {typed_command(cmd.channel.platform, 'subscribe', '<topic>')}.",
             lines=(schedule.describe(),),
         )
     lines = tuple(f"{n}. `{s.query}`" for n, s in enumerate(subs, start=1))
@@ -366,7 +417,10 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
     span = (args or "week").lower()
     days = {"week": 7, "month": 30}.get(span)
     if days is None:
-        raise UserError("Use `/papers top week` or `/papers top month`.")
+        week, month = (
+            typed_command(cmd.channel.platform, "top", span) for span in ("week", "month")
+        )
+        raise UserError(f"Use {week} or {month}.")
     voted = await bot.store.top_voted(cmd.channel, bot.clock() - timedelta(days=days), limit=10)
     papers = await bot.store.get_papers([paper_id for paper_id, _ in voted])
     cards = tuple(PaperCard(papers[i], team_votes=n) for i, n in voted if i in papers)
@@ -374,7 +428,10 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
         f"Your team's top papers this {span}",
         cards,
         total=len(cards),
-        empty_text=f"Nobody upvoted a paper this {span}. Upvote one with `/papers vote <id>`.",
+        empty_text=(
+            f"Nobody upvoted a paper this {span}. "
+            f"Upvote one with {typed_command(cmd.channel.platform, 'vote', '<id>')}."
+        ),
     )
 
 
@@ -399,13 +456,13 @@ async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
 async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
     options, rest = parse_digest_options(args)
     if not args:
+        examples = [
+            typed_command(cmd.channel.platform, "schedule", words)
+            for words in ("09:00 Europe/Berlin weekdays", "picks:3", "quiet:off", "off")
+        ]
         return Notice(
             await describe_digests(bot.store, cmd.channel),
-            lines=(
-                "Change it with `/papers schedule 09:00 Europe/Berlin weekdays`, "
-                "`/papers schedule picks:3`, `/papers schedule quiet:off` "
-                "or `/papers schedule off`.",
-            ),
+            lines=(f"Change it with {', '.join(examples[:-1])} or {examples[-1]}.",),
         )
     await bot.store.update_digests(
         cmd.channel,
@@ -491,14 +548,15 @@ async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) ->
     schedule = await channel_schedule(store, channel)
     if settings is not None and settings.paused_reason:
         reason = settings.paused_reason
-        return f"Digests are paused here: {reason}. Run `/papers schedule` again to resume."
+        again = typed_command(channel.platform, "schedule")
+        return f"Digests are paused here: {reason}. Run {again} again to resume."
     subscribed = bool(await store.subscriptions(channel))
     if schedule.days == "off" or not (
         subscribed or (settings is not None and settings.schedule_set)
     ):
         return (
-            "No digests here yet: `/papers subscribe <topic>` or "
-            "`/papers schedule 09:00 <timezone>` to start."
+            f"No digests here yet: {typed_command(channel.platform, 'subscribe', '<topic>')} or "
+            f"{typed_command(channel.platform, 'schedule', '09:00 <timezone>')} to start."
         )
     upcoming = schedule.next_run(now)
     if upcoming is None:

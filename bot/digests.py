@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from bot.models import ChannelRef, Paper, Subscription
 from bot.ranking import rank_trending
 from bot.replies import Notice, PaperCard, PaperList, Reply
+from bot.spelling import spelling_for
 from bot.storage import Store
 from bot.topics import match_subscriptions, topics_by_paper
 
@@ -138,9 +139,10 @@ async def weekly_digest(
             comments[share.paper_id].append(share.comment)
     ids = list(dict.fromkeys([paper_id for paper_id, _ in voted] + list(sharers)))
     if not ids:
+        share_hint = spelling_for(channel.platform).typed("papers", "share <id or link>")
         text = (
             "Weekly team digest: nobody shared or upvoted a paper this week. "
-            "Share one with `/papers share <id or link>`."
+            f"Share one with `{share_hint}`."
         )
         return Digest(WEEKLY, Notice(text, public=True))
     votes = await store.vote_counts(channel, ids)

@@ -105,6 +105,17 @@ class Notice:
 
 Reply = PaperList | PaperDetail | VoteRecorded | Notice
 
+APOLOGY = "Sorry, something went wrong on my side. It is logged; please try again in a moment."
+"""What a person reads when Paperboy failed, whatever the platform; the log has the details."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLink:
+    """A pasted paper link and the paper it names: ``text`` is the link (or message) as pasted."""
+
+    text: str
+    card: PaperCard
+
 
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` at a word boundary so it fits ``limit`` characters, with an ellipsis."""

@@ -93,6 +93,36 @@ async def test_share_posts_the_card_in_channel_and_feeds_the_weekly_top(
     assert paper(5).title in await chat("top week")
 
 
+async def test_pasted_links_become_shares_and_cards(bot: Paperboy, clock: Clock) -> None:
+    message = (
+        f"read https://arxiv.org/abs/{paper(5).id}v2 and https://huggingface.co/papers/"
+        f"{paper(6).id} (not https://arxiv.org/abs/2401.99999)"
+    )
+    shared = await bot.share_links(GENERAL, "bob", [message, "no link here"], limit=3)
+
+    assert [link.card.paper.id for link in shared] == [paper(5).id, paper(6).id]
+    assert {link.text for link in shared} == {message}
+    recorded = await bot.store.shares_since(GENERAL, clock() - timedelta(days=1))
+    assert sorted(s.paper_id for s in recorded) == sorted([paper(5).id, paper(6).id])
+
+
+async def test_links_in_a_message_being_written_are_shown_not_shared(
+    bot: Paperboy, clock: Clock
+) -> None:
+    links = [f"https://arxiv.org/abs/{paper(n).id}" for n in (5, 6, 7)]
+    shown = await bot.share_links(GENERAL, "bob", links, limit=2, record=False)
+
+    assert [link.text for link in shown] == links[:2]
+    assert not await bot.store.shares_since(GENERAL, clock() - timedelta(days=1))
+
+
+async def test_hints_are_spelled_for_the_platform_they_are_read_on(chat: Chat) -> None:
+    on_discord = ChannelRef("discord", "1", "2")
+    assert "`/papers-channel subscribe <topic>`" in await chat("subscriptions", channel=on_discord)
+    assert "`/papers subscribe <topic>`" in await chat("subscriptions")
+    assert "`/papers-channel schedule`?" in await chat("schedul", channel=on_discord)
+
+
 async def test_top_is_empty_until_someone_votes(chat: Chat) -> None:
     assert "Nobody upvoted" in await chat("top month")
     assert "Use `/papers top week` or `/papers top month`" in await chat("top year")

@@ -12,6 +12,7 @@ from discord import app_commands
 from adapters.discord_app import MANAGE_CHANNELS_REFUSAL, PaperboyDiscord
 from bot.commands import COMMANDS, Paperboy
 from bot.search import SearchIndex
+from bot.spelling import DISCORD
 from bot.storage import Store
 from tests.discord.conftest import (
     ADA,
@@ -83,6 +84,22 @@ async def test_every_core_command_has_one_discord_subcommand(gateway: Gateway) -
         parent = found[name].parent
         assert parent is not None
         assert (parent.name == "papers-channel") == spec.manages_channel, name
+
+
+async def test_help_and_hints_spell_each_command_as_discord_registered_it(
+    gateway: Gateway,
+) -> None:
+    """The core's Discord spelling table is data; this keeps it true to the registered commands."""
+    assert gateway.client is not None
+    for command in gateway.client.tree.walk_commands():
+        if not isinstance(command, app_commands.Command):
+            continue
+        spec = COMMANDS[command.name]
+        options = " ".join(
+            p.display_name if p.required else f"[{p.display_name}]" for p in command.parameters
+        )
+        registered = f"/{command.qualified_name} {options}".rstrip()
+        assert DISCORD.usage(spec.group, spec.name, spec.usage) == registered
 
 
 async def test_the_invite_url_asks_for_the_scopes_and_permissions_needed(gateway: Gateway) -> None:
