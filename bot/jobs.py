@@ -4,11 +4,14 @@
 - arXiv after its announcement (Sunday to Thursday, 20:00 US Eastern), for the categories any
   channel follows; the arXiv source spaces requests three seconds apart.
 - Digest delivery every minute: whatever is due is posted once (see ``bot.delivery``).
+- Journal club reminders every minute: a presenter's direct message, once, the day before
+  (see ``bot.club``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import App
+from bot.club import ClubReminders
 from bot.delivery import DeliveryReport, DigestDelivery
 from bot.ingest import IngestReport, ingest_arxiv, ingest_hf
 from bot.models import Subscription
@@ -74,6 +78,11 @@ class BackgroundJobs:
     async def deliver_due(self) -> DeliveryReport:
         return await self.delivery.run_due(self.clock())
 
+    async def remind_presenters(self) -> Counter[str]:
+        # The same store and posters as digests: a platform not connected here is skipped.
+        reminders = ClubReminders(self.delivery.store, self.delivery.posters)
+        return await reminders.run_due(self.clock())
+
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the jobs; digests due while the bot was down go out on the first tick."""
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
@@ -86,3 +95,7 @@ class BackgroundJobs:
             self.fetch_hugging_face, HF_TRIGGER, id="fetch-hf", next_run_time=now, **common
         )
         scheduler.add_job(self.fetch_arxiv, ARXIV_TRIGGER, id="fetch-arxiv", **common)
+        scheduler.add_job(
+            self.remind_presenters, DELIVERY_TRIGGER, id="club-reminders", next_run_time=now,
+            **common,
+        )  # fmt: skip
