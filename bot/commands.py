@@ -611,7 +611,8 @@ async def _export(bot: Paperboy, cmd: Command, args: str) -> Reply:
         public=not mine,
         filename=f"paperboy-{stem}-{bot.clock():%Y-%m-%d}.{extension}",
         mime_type=mime_type,
-        data=export.render(items, fmt).encode("utf-8"),
+        # Thousands of entries take a moment of CPU: keep the event loop answering others.
+        data=(await asyncio.to_thread(export.render, items, fmt)).encode("utf-8"),
     )
 
 
