@@ -80,11 +80,11 @@ def parse_club_date(text: str, today: date) -> date:
 
 
 def agenda_line(claim: ClubClaim, paper: Paper | None, today: date) -> str:
-    """``Thu 03 Dec (tomorrow): alice presents “Title” `id` ``."""
+    """``Thu 03 Dec (tomorrow): “Title” `id`, presented by alice``."""
     title = shorten(paper.title, 90) if paper else claim.paper_id
     return (
-        f"{_day_label(claim.present_on, today)}: {claim.presenter_label} presents "
-        f"“{title}” `{claim.paper_id}`"
+        f"{_day_label(claim.present_on, today)}: “{title}” `{claim.paper_id}`, "
+        f"presented by {claim.presenter_label}"
     )
 
 

@@ -648,7 +648,7 @@ async def _present(bot: Paperboy, cmd: Command, args: str) -> Reply:
     title = shorten(paper.title, 120)
     if not created and claim.presenter != cmd.user:
         raise UserError(
-            f"{claim.presenter_label} already presents “{title}” here on "
+            f"{claim.presenter_label} already claimed “{title}” to present here on "
             f"{claim.present_on:%a %d %b}. Pick another paper, or ask them to cancel."
         )
     if not created and claim.present_on == day:
@@ -657,7 +657,7 @@ async def _present(bot: Paperboy, cmd: Command, args: str) -> Reply:
         await bot.store.move_presentation(claim, day)
     who = cmd.user_name or cmd.user
     return Notice(
-        f"{who} presents “{title}” `{paper.id}` in journal club on {day:%a %d %b %Y}. "
+        f"{who} will present “{title}” `{paper.id}` in journal club on {day:%a %d %b %Y}. "
         "A reminder comes the day before. See `/papers club`.",
         kind="success",
         public=True,
@@ -675,7 +675,7 @@ async def _cancel_presentation(bot: Paperboy, cmd: Command, args: str) -> Reply:
         )
     await bot.store.cancel_presentation(claim)
     return Notice(
-        f"{claim.presenter_label} no longer presents `{paper_id}` on "
+        f"{claim.presenter_label} will no longer present `{paper_id}` on "
         f"{claim.present_on:%a %d %b}. It is free to claim.",
         kind="success",
         public=True,

@@ -43,11 +43,14 @@ async def test_present_claims_for_the_next_weekly_digest_day_by_default(
 ) -> None:
     reply = await ask(f"present {paper(2).id}", user="alice")
     assert isinstance(reply, Notice) and reply.public and reply.kind == "success"
-    assert f"alice presents “Tutel: Adaptive Mixture-of-Experts at Scale” `{paper(2).id}`" in (
-        reply.text
+    assert (
+        f"alice will present “Tutel: Adaptive Mixture-of-Experts at Scale” `{paper(2).id}`"
+        in reply.text
     )
     assert f"{MONDAY} 2026" in reply.text
-    assert f"{MONDAY}: alice presents “Tutel" in await chat("club")
+    assert f"{MONDAY}: “Tutel: Adaptive Mixture-of-Experts at Scale” `{paper(2).id}`, " + (
+        "presented by alice"
+    ) in await chat("club")
 
 
 async def test_present_takes_a_date_a_weekday_today_or_tomorrow(chat: Chat) -> None:
@@ -56,8 +59,8 @@ async def test_present_takes_a_date_a_weekday_today_or_tomorrow(chat: Chat) -> N
     assert "Fri 27 Nov 2026" in await chat(f"present {paper(3).id} tomorrow")
     text = await chat("club")
     lines = [line.strip() for line in text.splitlines()[1:]]
-    assert lines[0].startswith("Fri 27 Nov (tomorrow): alice presents “Efficient Streaming")
-    assert lines[-1].startswith("Thu 03 Dec: alice presents “Tutel")
+    assert lines[0].startswith("Fri 27 Nov (tomorrow): “Efficient Streaming")
+    assert lines[-1].startswith("Thu 03 Dec: “Tutel")
 
 
 async def test_a_date_in_the_past_or_nonsense_is_refused_kindly(chat: Chat) -> None:
@@ -75,9 +78,11 @@ async def test_the_day_is_the_channels_own_local_day(chat: Chat) -> None:
 async def test_one_presenter_per_paper_per_channel(chat: Chat) -> None:
     await chat(f"present {paper(2).id}", user="alice")
     text = await chat(f"present {paper(2).id} friday", user="bob")
-    assert "alice already presents “Tutel" in text and "Pick another paper" in text
+    assert "alice already claimed “Tutel" in text and "Pick another paper" in text
     # Another channel runs its own journal club.
-    assert "bob presents" in await chat(f"present {paper(2).id}", user="bob", channel=OTHER_CHANNEL)
+    assert "bob will present" in await chat(
+        f"present {paper(2).id}", user="bob", channel=OTHER_CHANNEL
+    )
 
 
 async def test_the_presenter_can_move_their_talk(chat: Chat) -> None:
@@ -92,9 +97,11 @@ async def test_only_the_presenter_cancels(chat: Chat) -> None:
     assert "Only alice, who claimed it, can cancel" in await chat(
         f"present cancel {paper(2).id}", user="bob"
     )
-    assert "alice no longer presents" in await chat(f"present cancel {paper(2).id}", user="alice")
+    assert "alice will no longer present" in await chat(
+        f"present cancel {paper(2).id}", user="alice"
+    )
     assert "Nobody presents" in await chat(f"present cancel {paper(2).id}", user="alice")
-    assert "bob presents" in await chat(f"present {paper(2).id}", user="bob")
+    assert "bob will present" in await chat(f"present {paper(2).id}", user="bob")
 
 
 async def test_present_answers_a_wrong_id_clearly(chat: Chat) -> None:
@@ -107,7 +114,7 @@ async def test_present_answers_a_wrong_id_clearly(chat: Chat) -> None:
 async def test_the_display_name_is_used_when_the_platform_gives_one(bot: Paperboy) -> None:
     await bot.handle(Command(GENERAL, "U123", f"present {paper(2).id}", user_name="Ada"))
     club = await bot.handle(Command(GENERAL, "U999", "club"))
-    assert isinstance(club, Notice) and "Ada presents" in club.lines[0]
+    assert isinstance(club, Notice) and club.lines[0].endswith("presented by Ada")
 
 
 async def test_claims_survive_a_restart(bot: Paperboy, chat: Chat) -> None:
@@ -133,7 +140,8 @@ async def test_weekly_digest_opens_with_this_week_in_journal_club(
     assert isinstance(digest.reply, PaperList)
     intro = digest.reply.intro
     assert intro[0] == "This week in journal club:"
-    assert intro[1].startswith("• Fri 27 Nov (tomorrow): bob presents “Tutel")
+    assert intro[1].startswith("• Fri 27 Nov (tomorrow): “Tutel")
+    assert intro[1].endswith("presented by bob")
     assert not any("carol" in line for line in intro)
 
 

@@ -57,7 +57,7 @@ SUBCOMMANDS = [
     ("unsave 0001.00002", "ephemeral", "is not on your reading list"),
     ("read 0001.00002", "ephemeral", "Marked “Tutel"),
     ("export csv", "ephemeral", "Nobody has upvoted a paper yet"),
-    ("present 0001.00002", "in_channel", "presents “Tutel"),
+    ("present 0001.00002", "in_channel", "will present “Tutel"),
     ("club", "ephemeral", "No journal club talks planned"),
 ]
 
