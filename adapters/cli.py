@@ -16,6 +16,7 @@ import typer
 from rich.progress import Progress
 
 from adapters.console import CONSOLE_CHANNEL, ConsolePoster, render, run_console
+from bot import export
 from bot.app import App, open_app
 from bot.commands import UserError, status_lines
 from bot.config import ConfigError, Settings
@@ -279,6 +280,40 @@ def status(
         return await status_lines(opened.store, ref, utc_now())
 
     typer.echo("\n".join(_run(work)))
+
+
+@app.command("export")
+def export_command(
+    channel: Annotated[
+        str,
+        typer.Argument(help="Whose team: platform:workspace:channel, or #name for the console."),
+    ] = f"#{CONSOLE_CHANNEL.channel}",
+    fmt: Annotated[str, typer.Option("--format", help="bibtex or csv.")] = "bibtex",
+    saved_by: Annotated[
+        str | None, typer.Option("--saved-by", help="This person's reading list instead.")
+    ] = None,
+) -> None:
+    """Print the team's upvoted papers (most votes first), or a reading list, as BibTeX or CSV."""
+    try:
+        ref = _channel(channel)
+        name = export.parse_format(fmt)
+    except export.UnknownFormat:
+        raise _fail(f"--format must be bibtex or csv, got {fmt!r}") from None
+    except ValueError as error:
+        raise _fail(str(error)) from None
+
+    async def work(opened: App) -> list[export.ExportItem]:
+        if saved_by is not None:
+            return await export.reading_list_items(opened.store, ref, saved_by)
+        return await export.team_items(opened.store, ref)
+
+    items = _run(work)
+    if not items:
+        whose = (
+            f"{saved_by}'s reading list is empty" if saved_by else "Nobody has upvoted a paper yet"
+        )
+        raise _fail(f"{whose} in {ref}: nothing to export.", code=1)
+    sys.stdout.write(export.render(items, name))
 
 
 @app.command()

@@ -6,12 +6,14 @@ import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from bot.commands import Paperboy
 from bot.models import ChannelRef
 from bot.replies import (
     Command,
+    FileReply,
     Notice,
     PaperCard,
     PaperDetail,
@@ -29,6 +31,8 @@ _MARKS = {"info": "", "success": "✓ ", "error": "✗ "}
 
 def render(reply: Reply) -> str:
     """Plain text for a terminal; matched words in a snippet are wrapped in [brackets]."""
+    if isinstance(reply, FileReply):
+        return f"{_MARKS[reply.kind]}{reply.text} [{reply.filename}, {reply.size:,} bytes]"
     if isinstance(reply, Notice):
         return "\n".join([_MARKS[reply.kind] + reply.text, *(f"  {line}" for line in reply.lines)])
     if isinstance(reply, VoteRecorded):
@@ -42,6 +46,8 @@ def _render_list(reply: PaperList) -> str:
     if not reply.cards:
         return reply.empty_text
     parts = [reply.title]
+    if reply.intro:
+        parts.append("\n".join(reply.intro))
     for number, card in enumerate(reply.cards, start=1):
         parts.append(_render_card(card, number=number))
     for extra in (reply.more_hint, reply.footer):
@@ -53,15 +59,20 @@ def _render_list(reply: PaperList) -> str:
 def _render_card(card: PaperCard, *, number: int | None = None, full: bool = False) -> str:
     paper = card.paper
     head = f"{number}. " if number else ""
+    reading = f" · {card.reading}" if card.reading else ""
     team = f"{card.team_votes} team vote{'' if card.team_votes == 1 else 's'}"
     votes = f"▲ {paper.hf_upvotes} on HF · {team}" if paper.on_hf else team
     lines = [
-        f"{head}{paper.title}  [{paper.id}]",
+        f"{head}{paper.title}  [{paper.id}]{reading}",
         f"   {format_authors(paper.authors)} · {paper.published:%Y-%m-%d}"
         + (f" · {', '.join(paper.categories[:3])}" if paper.categories else "")
         + f" · {votes}",
         f"   {paper.abs_url}",
     ]
+    if card.tldr:
+        lines.append(f"   TL;DR: {card.tldr}")
+    if card.code:
+        lines.append(f"   Code: {card.code.label}  {card.code.url}")
     if card.reason:
         lines.append(f"   Why: {card.reason}")
     if card.shared_by:
@@ -80,7 +91,30 @@ class ConsolePoster:
     platform: str = "console"
 
     async def post(self, channel: ChannelRef, reply: Reply) -> None:
-        print(f"\n#{channel.channel} ←\n{render(reply)}\n", file=self.out, flush=True)
+        # A direct message (ChannelRef.direct) shows who it is for instead of a channel.
+        where = f"#{channel.channel}"
+        if channel.direct_user is not None:
+            where = f"direct message to {channel.direct_user}"
+        print(f"\n{where} ←\n{render(reply)}\n", file=self.out, flush=True)
+
+
+def save_file(reply: FileReply, folder: Path) -> Path:
+    """Write an export into ``folder`` under its own name, never over an existing file."""
+    target = folder / reply.filename
+    stem, suffix = target.stem, target.suffix
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stem}-{n}{suffix}"
+    target.write_bytes(reply.data)
+    return target
+
+
+def _save_and_say_where(reply: FileReply, folder: Path) -> str:
+    try:
+        return f"Saved to {save_file(reply, folder)}"
+    except OSError as error:
+        return f"✗ Could not write {reply.filename} in {folder}: {error.strerror or error}"
 
 
 async def run_console(
@@ -90,8 +124,10 @@ async def run_console(
     out: TextIO | None = None,
     user: str = "you",
     channel: ChannelRef = CONSOLE_CHANNEL,
+    files: Path | None = None,
 ) -> None:
-    """Read commands line by line until EOF or ``quit``; answer each in the terminal."""
+    """Read commands line by line until EOF or ``quit``; answer each in the terminal.
+    Exported files are written to ``files`` (default: the current directory)."""
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     interactive = stdin.isatty()
@@ -117,4 +153,7 @@ async def run_console(
         if not interactive:
             print(f"> {text}", file=out)
         reply = await bot.handle(Command(channel=channel, user=user, text=text))
-        print(render(reply) + "\n", file=out, flush=True)
+        answer = render(reply)
+        if isinstance(reply, FileReply):
+            answer += "\n" + _save_and_say_where(reply, files or Path.cwd())
+        print(answer + "\n", file=out, flush=True)

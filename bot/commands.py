@@ -12,8 +12,9 @@ import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
+from bot import club, export
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
@@ -24,6 +25,7 @@ from bot.ranking import rank_trending
 from bot.replies import (
     APOLOGY,
     Command,
+    FileReply,
     Notice,
     PaperCard,
     PaperDetail,
@@ -33,7 +35,7 @@ from bot.replies import (
     VoteRecorded,
     shorten,
 )
-from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule
+from bot.scheduling import ScheduleError, parse_schedule
 from bot.search import SearchIndex
 from bot.spelling import CommandGroup, spelling_for
 from bot.storage import Store, utc_now
@@ -378,7 +380,7 @@ async def _unsubscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
 @command("subscriptions", "subscriptions", "List this channel's topics.")
 async def _subscriptions(bot: Paperboy, cmd: Command, args: str) -> Reply:
     subs = await bot.store.subscriptions(cmd.channel)
-    schedule = await channel_schedule(bot.store, cmd.channel)
+    schedule = await club.channel_schedule(bot.store, cmd.channel)
     if not subs:
         return Notice(
             "This channel follows no topics. "
@@ -437,7 +439,7 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
 
 @command("digest", "digest", "Preview this channel's next daily picks.")
 async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    schedule = await channel_schedule(bot.store, cmd.channel)
+    schedule = await club.channel_schedule(bot.store, cmd.channel)
     reply = (await next_daily_digest(bot.store, cmd.channel, bot.clock())).reply
     if isinstance(reply, PaperList):
         return PaperList(
@@ -505,7 +507,7 @@ def parse_digest_options(args: str) -> tuple[DigestOptions, str]:
 
 
 async def describe_digests(store: Store, channel: ChannelRef) -> str:
-    schedule = await channel_schedule(store, channel)
+    schedule = await club.channel_schedule(store, channel)
     if schedule.days == "off":
         return schedule.describe()
     settings = await store.channel_settings(channel)
@@ -513,11 +515,6 @@ async def describe_digests(store: Store, channel: ChannelRef) -> str:
     quiet = settings.quiet_notice if settings else True
     days = "a short line on days with nothing new" if quiet else "silence on days with nothing new"
     return f"{schedule.describe()} Up to {picks} papers each time; {days}."
-
-
-async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule:
-    settings = await store.channel_settings(channel)
-    return settings.schedule if settings else ChannelSchedule(time(9, 0), "UTC", "weekdays")
 
 
 @command("status", "status", "Sources, papers stored, and this channel's next digest.")
@@ -545,7 +542,7 @@ async def status_lines(store: Store, channel: ChannelRef | None, now: datetime) 
 
 async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) -> str:
     settings = await store.channel_settings(channel)
-    schedule = await channel_schedule(store, channel)
+    schedule = await club.channel_schedule(store, channel)
     if settings is not None and settings.paused_reason:
         reason = settings.paused_reason
         again = typed_command(channel.platform, "schedule")
@@ -567,3 +564,207 @@ async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) ->
 
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
+
+
+# == team knowledge (issue 12): reading lists, export, journal club ===========================
+
+SAVED_PAGE_SIZE = 20
+
+
+@command("save", "save <id>", "Save a paper to your reading list (only you see it).")
+async def _save(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    paper = await bot.find_paper(args)
+    added = await bot.store.save_paper(cmd.channel, cmd.user, paper.id, now=bot.clock())
+    title = shorten(paper.title, 120)
+    if not added:
+        return Notice(f"“{title}” is already on your reading list. See `/papers saved`.")
+    unread = sum(not s.is_read for s in await bot.store.reading_list(cmd.channel, cmd.user))
+    return Notice(
+        f"Saved “{title}” to your reading list ({unread} unread). See `/papers saved`.",
+        kind="success",
+    )
+
+
+@command("saved", "saved", "Your reading list, unread first (only you see it).")
+async def _saved(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    saved = await bot.store.reading_list(cmd.channel, cmd.user)
+    shown = saved[:SAVED_PAGE_SIZE]
+    papers = await bot.store.get_papers([s.paper_id for s in shown])
+    votes = await bot.store.vote_counts(cmd.channel, list(papers))
+    cards = tuple(
+        PaperCard(
+            papers[s.paper_id],
+            team_votes=votes.get(s.paper_id, 0),
+            reading="read" if s.is_read else "unread",
+        )
+        for s in shown
+        if s.paper_id in papers
+    )
+    unread = sum(not s.is_read for s in saved)
+    more = None
+    if len(saved) > len(cards):
+        more = (
+            f"Showing {len(cards)} of {len(saved)}. "
+            "`/papers export csv saved` gives you all of them."
+        )
+    return PaperList(
+        f"Your reading list: {unread} unread, {len(saved) - unread} read",
+        cards,
+        total=len(saved),
+        empty_text="Your reading list is empty. Save a paper with `/papers save <id>`.",
+        more_hint=more,
+        footer="Mark one read with `/papers read <id>`; remove it with `/papers unsave <id>`.",
+    )
+
+
+@command("unsave", "unsave <id>", "Take a paper off your reading list.")
+async def _unsave(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    paper_id = _paper_id(args)
+    if not await bot.store.unsave_paper(cmd.channel, cmd.user, paper_id):
+        raise UserError(f"`{paper_id}` is not on your reading list. See `/papers saved`.")
+    paper = await bot.store.get_paper(paper_id)
+    title = shorten(paper.title, 120) if paper else paper_id
+    return Notice(f"Removed “{title}” from your reading list.", kind="success")
+
+
+@command("read", "read <id>", "Mark a paper on your reading list as read.")
+async def _read(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    paper = await bot.find_paper(args)
+    added, already = await bot.store.mark_read(cmd.channel, cmd.user, paper.id, now=bot.clock())
+    title = shorten(paper.title, 120)
+    if already:
+        return Notice(f"You had already marked “{title}” read.")
+    if added:
+        return Notice(f"Marked “{title}” read and kept it on your reading list.", kind="success")
+    return Notice(f"Marked “{title}” read.", kind="success")
+
+
+@command(
+    "export",
+    "export [bibtex|csv] [saved]",
+    "The team's upvoted papers as a file (BibTeX or CSV); `saved` for your reading list.",
+)
+async def _export(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    words = [word.lower() for word in args.split()]
+    mine = "saved" in words
+    formats = [word for word in words if word != "saved"]
+    if len(formats) > 1:
+        raise UserError(_EXPORT_USAGE)
+    try:
+        fmt = export.parse_format(formats[0]) if formats else "bibtex"
+    except export.UnknownFormat:
+        raise UserError(f"I can't export as `{shorten(formats[0], 20)}`. {_EXPORT_USAGE}") from None
+    if mine:
+        items = await export.reading_list_items(bot.store, cmd.channel, cmd.user)
+        if not items:
+            raise UserError("Your reading list is empty: nothing to export.")
+        what, stem = "your reading list", "reading-list"
+    else:
+        items = await export.team_items(bot.store, cmd.channel)
+        if not items:
+            raise UserError("Nobody has upvoted a paper yet: nothing to export.")
+        what, stem = "the team's upvoted papers, most votes first", "team-papers"
+    extension, mime_type = export.FORMATS[fmt]
+    count = f"{len(items)} paper{'s' if len(items) != 1 else ''}"
+    label = "BibTeX" if fmt == "bibtex" else "CSV"
+    return FileReply(
+        f"{label} of {what} ({count}).",
+        kind="success",
+        public=not mine,
+        filename=f"paperboy-{stem}-{bot.clock():%Y-%m-%d}.{extension}",
+        mime_type=mime_type,
+        # Thousands of entries take a moment of CPU: keep the event loop answering others.
+        data=(await asyncio.to_thread(export.render, items, fmt)).encode("utf-8"),
+    )
+
+
+_EXPORT_USAGE = (
+    "Formats: `bibtex` (reference managers) and `csv` (spreadsheets), e.g. `/papers export csv`; "
+    "add `saved` for your reading list: `/papers export bibtex saved`."
+)
+
+
+@command(
+    "present",
+    "present <id> [date] | present cancel <id>",
+    "Claim a paper to present in this channel's journal club (default: the next weekly digest "
+    "day); only the presenter can cancel.",
+)
+async def _present(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    words = args.split()
+    if not words:
+        raise UserError(
+            "Which paper? `/papers present <id> [date]`, e.g. `/papers present 2401.01234 friday`."
+        )
+    if words[0].lower() == "cancel":
+        return await _cancel_presentation(bot, cmd, " ".join(words[1:]))
+    paper = await bot.find_paper(words[0])
+    schedule = await club.channel_schedule(bot.store, cmd.channel)
+    now = bot.clock()
+    today = club.local_today(schedule, now)
+    day = club.parse_club_date(" ".join(words[1:]), today) if words[1:] else None
+    day = day or club.next_club_day(schedule, now)
+    claim, created = await bot.store.claim_presentation(
+        cmd.channel, paper.id, cmd.user, day, today=today, presenter_name=cmd.user_name, now=now
+    )
+    title = shorten(paper.title, 120)
+    if not created and claim.presenter != cmd.user:
+        raise UserError(
+            f"{claim.presenter_label} already claimed “{title}” to present here on "
+            f"{claim.present_on:%a %d %b}. Pick another paper, or ask them to cancel."
+        )
+    if not created and claim.present_on == day:
+        return Notice(f"You already present “{title}” on {day:%a %d %b}. See `/papers club`.")
+    if not created:
+        await bot.store.move_presentation(claim, day)
+    who = cmd.user_name or cmd.user
+    return Notice(
+        f"{who} will present “{title}” `{paper.id}` in journal club on {day:%a %d %b %Y}. "
+        "A reminder comes the day before. See `/papers club`.",
+        kind="success",
+        public=True,
+    )
+
+
+async def _cancel_presentation(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    paper_id = _paper_id(args)
+    claim = await bot.store.club_claim(cmd.channel, paper_id)
+    if claim is None:
+        raise UserError(f"Nobody presents `{paper_id}` in this channel's journal club.")
+    if claim.presenter != cmd.user:
+        raise UserError(
+            f"Only {claim.presenter_label}, who claimed it, can cancel presenting `{paper_id}`."
+        )
+    await bot.store.cancel_presentation(claim)
+    return Notice(
+        f"{claim.presenter_label} will no longer present `{paper_id}` on "
+        f"{claim.present_on:%a %d %b}. It is free to claim.",
+        kind="success",
+        public=True,
+    )
+
+
+@command("club", "club", "What this channel's journal club presents next, and who.")
+async def _club(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    schedule = await club.channel_schedule(bot.store, cmd.channel)
+    today = club.local_today(schedule, bot.clock())
+    claims = await bot.store.club_schedule(cmd.channel, today)
+    if not claims:
+        return Notice(
+            "No journal club talks planned in this channel. "
+            "Claim a paper with `/papers present <id> [date]`."
+        )
+    papers = await bot.store.get_papers([claim.paper_id for claim in claims])
+    lines = tuple(club.agenda_line(c, papers.get(c.paper_id), today) for c in claims)
+    return Notice(f"Journal club here ({len(claims)} planned):", lines=lines)
+
+
+def _paper_id(text: str) -> str:
+    """The canonical id in ``text`` (no lookup: for papers already on a list or a claim)."""
+    ref = parse_paper_ref(text.split()[0] if text.split() else "")
+    if ref is None:
+        raise UserError(
+            f"`{shorten(text, 60) or '(nothing)'}` is not a paper id or link. "
+            "Use an arXiv id like `2401.01234`."
+        )
+    return ref.id

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.club import week_section
 from bot.models import ChannelRef, Paper, Subscription
 from bot.ranking import rank_trending
-from bot.replies import Notice, PaperCard, PaperList, Reply
+from bot.replies import Notice, PaperCard, PaperList, Reply, shorten
 from bot.spelling import spelling_for
 from bot.storage import Store
 from bot.topics import match_subscriptions, topics_by_paper
@@ -31,10 +32,11 @@ class Digest:
     kind: str
     reply: Reply
     paper_ids: tuple[str, ...] = ()
+    has_news: bool = False  # something worth posting besides papers (journal club)
 
     @property
     def is_empty(self) -> bool:
-        return not self.paper_ids
+        return not self.paper_ids and not self.has_news
 
 
 @dataclass(slots=True)
@@ -126,8 +128,11 @@ async def next_daily_digest(store: Store, channel: ChannelRef, now: datetime) ->
 async def weekly_digest(
     store: Store, channel: ChannelRef, now: datetime, limit: int = 10
 ) -> Digest:
-    """The papers the team shared and voted up in the last seven days, most voted first."""
+    """The papers the team shared and voted up in the last seven days, most voted first,
+    opened by the coming week's journal club and the most discussed paper."""
     since = now - WEEK
+    club = await week_section(store, channel, now)
+    intro = (*club, *await most_discussed_line(store, channel, since))
     shares = await store.shares_since(channel, since)
     voted = await store.top_voted(channel, since, limit=50)
     sharers: dict[str, list[str]] = defaultdict(list)
@@ -144,7 +149,7 @@ async def weekly_digest(
             "Weekly team digest: nobody shared or upvoted a paper this week. "
             f"Share one with `{share_hint}`."
         )
-        return Digest(WEEKLY, Notice(text, public=True))
+        return Digest(WEEKLY, Notice(text, public=True, lines=intro), has_news=bool(club))
     votes = await store.vote_counts(channel, ids)
     papers = await store.get_papers(ids)
     ranked = sorted(
@@ -160,8 +165,22 @@ async def weekly_digest(
         )
         for p in ranked
     )
-    reply = PaperList("This week's team digest", cards, total=len(ids), public=True)
-    return Digest(WEEKLY, reply, tuple(p.id for p in ranked))
+    reply = PaperList("This week's team digest", cards, total=len(ids), public=True, intro=intro)
+    return Digest(WEEKLY, reply, tuple(p.id for p in ranked), has_news=bool(club))
+
+
+async def most_discussed_line(
+    store: Store, channel: ChannelRef, since: datetime
+) -> tuple[str, ...]:
+    """``Most discussed: “Title” (7 replies)``, for the workspace's week; nothing if quiet."""
+    top = await store.most_discussed(channel, since, limit=1)
+    if not top:
+        return ()
+    paper_id, replies = top[0]
+    paper = await store.get_paper(paper_id)
+    title = shorten(paper.title, 100) if paper else paper_id
+    count = f"{replies} repl{'y' if replies == 1 else 'ies'}"
+    return (f"Most discussed: “{title}” `{paper_id}` ({count})",)
 
 
 def _is_new(paper: Paper, since: datetime) -> bool:

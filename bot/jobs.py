@@ -4,12 +4,15 @@
 - arXiv after its announcement (Sunday to Thursday, 20:00 US Eastern), for the categories any
   channel follows; the arXiv source spaces requests three seconds apart.
 - Digest delivery every minute: whatever is due is posted once (see ``bot.delivery``).
+- Journal club reminders every minute: a presenter's direct message, once, the day before
+  (see ``bot.club``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import App
+from bot.club import ClubReminders
 from bot.delivery import DeliveryReport, DigestDelivery
 from bot.ingest import IngestReport, ingest_arxiv, ingest_hf
 from bot.models import Subscription
@@ -41,6 +45,7 @@ INTERRUPTED = {
     "deliver": "checking for due digests; the next run posts any not sent",
     "fetch-hf": "fetching Hugging Face daily papers; the next run fetches them again",
     "fetch-arxiv": "fetching new arXiv papers; the next run fetches them again",
+    "club-reminders": "sending journal club reminders; the next run sends any not sent",
 }
 
 
@@ -84,6 +89,11 @@ class BackgroundJobs:
     async def deliver_due(self) -> DeliveryReport:
         return await self.delivery.run_due(self.clock())
 
+    async def remind_presenters(self) -> Counter[str]:
+        # The same store and posters as digests: a platform not connected here is skipped.
+        reminders = ClubReminders(self.delivery.store, self.delivery.posters)
+        return await reminders.run_due(self.clock())
+
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the jobs; digests due while the bot was down go out on the first tick."""
         now = datetime.now(UTC)
@@ -91,6 +101,9 @@ class BackgroundJobs:
         # Fetch once at start too, so a new or long-stopped bot does not wait hours for papers.
         _add_job(scheduler, "fetch-hf", self.fetch_hugging_face, HF_TRIGGER, next_run_time=now)
         _add_job(scheduler, "fetch-arxiv", self.fetch_arxiv, ARXIV_TRIGGER)
+        _add_job(
+            scheduler, "club-reminders", self.remind_presenters, DELIVERY_TRIGGER, next_run_time=now
+        )
 
 
 def _add_job(

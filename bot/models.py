@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import quote_plus
 
 SAMPLE_PREFIX = "sample-"
+DIRECT_PREFIX = "@"  # ChannelRef.channel of a direct message to a person: "@" + user id
 
 
 def squash_spaces(text: str) -> str:
@@ -26,10 +27,12 @@ class Paper:
     categories: tuple[str, ...] = ()
     version: int = 1
     hf_upvotes: int = 0
-    code_url: str | None = None
+    code_url: str | None = None  # the code repository (Hugging Face's githubRepo)
     on_hf: bool = False
     sources: frozenset[str] = field(default_factory=frozenset)
     first_seen: datetime | None = None
+    ai_summary: str | None = None  # Hugging Face's one-sentence summary
+    github_stars: int | None = None  # stars of ``code_url`` when Hugging Face knows them
 
     @property
     def is_sample(self) -> bool:
@@ -63,6 +66,22 @@ class ChannelRef:
         return f"{self.platform}:{self.workspace}:{self.channel}"
 
     @classmethod
+    def direct(cls, platform: str, workspace: str, user: str) -> ChannelRef:
+        """A direct message to ``user``: posters open the conversation with that person.
+
+        No platform's channel ids start with ``@`` (Slack ``C…``/``D…``, Discord snowflakes,
+        console names), so the prefix cannot be mistaken for a channel.
+        """
+        return cls(platform, workspace, f"{DIRECT_PREFIX}{user}")
+
+    @property
+    def direct_user(self) -> str | None:
+        """The person a direct-message ref addresses, or None for a channel."""
+        if self.channel.startswith(DIRECT_PREFIX):
+            return self.channel[len(DIRECT_PREFIX) :]
+        return None
+
+    @classmethod
     def parse(cls, text: str) -> ChannelRef:
         """Parse ``platform:workspace:channel`` (the form ``str()`` produces)."""
         parts = text.split(":", 2)
@@ -87,3 +106,34 @@ class Share:
     channel: ChannelRef
     comment: str | None
     shared_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPaper:
+    """A paper on one person's reading list."""
+
+    paper_id: str
+    saved_at: datetime
+    read_at: datetime | None = None
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ClubClaim:
+    """Someone presents a paper in a channel's journal club on a day (the channel's local date)."""
+
+    id: int
+    channel: ChannelRef
+    paper_id: str
+    presenter: str
+    present_on: date
+    claimed_at: datetime
+    reminder_status: str | None = None
+    presenter_name: str | None = None
+
+    @property
+    def presenter_label(self) -> str:
+        return self.presenter_name or self.presenter

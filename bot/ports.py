@@ -20,7 +20,12 @@ class DeliveryError(Exception):
 
 
 class Poster(Protocol):
-    """Sends a reply to a channel on one platform (the scheduler's way out)."""
+    """Sends a reply to a channel on one platform (the scheduler's way out).
+
+    A ``channel`` whose ``direct_user`` is set (``ChannelRef.direct(platform, workspace, user)``)
+    means a direct message to that person: the poster opens (or reuses) the conversation with
+    them. A person who cannot be written to is a permanent :class:`DeliveryError`.
+    """
 
     platform: str
 

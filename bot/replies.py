@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,11 +49,74 @@ class PaperCard:
     shared_by: tuple[str, ...] = ()
     comments: tuple[str, ...] = ()
     score: float | None = None  # search relevance (BM25), when the card answers a query
+    reading: ReadingState | None = None  # on the asker's reading list (``saved``)
 
     @property
     def excerpt(self) -> Highlight:
         """The snippet when the query produced one, else the start of the abstract."""
         return self.snippet or Highlight(shorten(self.paper.abstract, 300))
+
+    @property
+    def tldr(self) -> str | None:
+        """One line above the excerpt: Hugging Face's summary, else the abstract's first
+        sentence. None when the paper has neither."""
+        return tldr(self.paper.ai_summary, self.paper.abstract)
+
+    @property
+    def code(self) -> CodeLink | None:
+        """The paper's code repository, with its stars when known."""
+        url = self.paper.code_url
+        if not url or not url.startswith(("https://", "http://")):
+            return None
+        return CodeLink(url, self.paper.github_stars)
+
+
+ReadingState = Literal["unread", "read"]
+SAVE_COMMAND = "save"  # the verb a card's Save button runs: ``save <paper id>``, answered privately
+TLDR_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLink:
+    url: str
+    stars: int | None = None
+
+    @property
+    def label(self) -> str:
+        """``owner/repo`` for GitHub links (the URL otherwise), plus ``★ 3.3k`` when known."""
+        name = re.sub(r"^https?://(www\.)?github\.com/", "", self.url).rstrip("/")
+        return name if self.stars is None else f"{name} ★ {format_count(self.stars)}"
+
+
+def tldr(ai_summary: str | None, abstract: str, limit: int = TLDR_LIMIT) -> str | None:
+    """A paper in one line: the summary when there is one, else the abstract's first sentence,
+    each cut at a word boundary to ``limit`` characters."""
+    text = squash_spaces(ai_summary or "") or first_sentence(abstract)
+    return shorten(text, limit) if text else None
+
+
+# A sentence ends at . ! or ? followed by a space and a capital, digit or opening mark, unless
+# the period closes an initial ("Y. Zhao") or a common abbreviation.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(\[])")
+_NOT_AN_END = re.compile(r"(\b[A-Z]|\b(?:e\.g|i\.e|et al|etc|vs|cf|Fig|Eq|Sec|No|Dr|Mr|Ms))\.$")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text`` (all of it when it has one sentence)."""
+    text = squash_spaces(text)
+    for match in _SENTENCE_END.finditer(text):
+        if not _NOT_AN_END.search(text[: match.start()]):
+            return text[: match.start()]
+    return text
+
+
+def format_count(count: int) -> str:
+    """``987``, ``3.3k``, ``98.6k``, ``1.2M``: counts at a glance."""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k".replace(".0k", "k")
+    return f"{count / 1_000_000:.1f}M".replace(".0M", "M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +128,7 @@ class PaperList:
     more_hint: str | None = None
     footer: str | None = None
     public: bool = False
+    intro: tuple[str, ...] = ()  # lines above the cards (the weekly digest's journal club)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +166,23 @@ class Notice:
     kind: NoticeKind = "info"
     public: bool = False
     lines: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileReply(Notice):
+    """A file to hand over (an export), with ``text`` as its comment.
+
+    It is a :class:`Notice`, so an adapter that cannot attach files still shows the comment.
+    ``public`` says whether the channel should see the file; otherwise only the asker.
+    """
+
+    filename: str
+    mime_type: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 Reply = PaperList | PaperDetail | VoteRecorded | Notice

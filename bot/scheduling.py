@@ -52,6 +52,10 @@ class ChannelSchedule:
         return None
 
 
+# A channel nobody configured: weekday mornings, UTC (the channels table's defaults).
+DEFAULT_SCHEDULE = ChannelSchedule(time(9, 0), "UTC", "weekdays")
+
+
 def local_time(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
     """``day`` at ``at`` in ``zone``; a time skipped by a DST jump moves forward, not back."""
     naive = datetime.combine(day, at)

@@ -9,14 +9,14 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from bot.models import ChannelRef, Paper, Share, Subscription
+from bot.models import ChannelRef, ClubClaim, Paper, SavedPaper, Share, Subscription
 from bot.records import ChannelSettings, DigestClaim, SlackInstallation, SourceStatus
 from bot.scheduling import ChannelSchedule
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SOURCE_BITS = {"hf": 1, "arxiv": 2, "sample": 4, "share": 8}
 _PAPER_COLUMNS = (
     "id, version, title, abstract, authors, categories, published, hf_upvotes, on_hf, "
-    "code_url, sources, first_seen"
+    "code_url, sources, first_seen, ai_summary, github_stars"
 )
 
 
@@ -629,6 +629,256 @@ class Store:
         row = await self._fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
 
+    # == team knowledge (issue 12): reading lists, journal club, discussion ===================
+    # Kept together at the end of the class so this feature's storage reads as one unit.
+
+    # -- reading lists (per person: platform, workspace, user) --------------------------------
+
+    async def save_paper(
+        self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
+    ) -> bool:
+        """Put a paper on the person's reading list. False if it was there already."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO reading_list "
+                "(platform, workspace, user_id, paper_id, saved_at) VALUES (?, ?, ?, ?, ?)",
+                (ref.platform, ref.workspace, user, paper_id, to_iso(now or utc_now())),
+            )
+            return cursor.rowcount == 1
+
+    async def unsave_paper(self, ref: ChannelRef, user: str, paper_id: str) -> bool:
+        """Take a paper off the person's reading list. False if it was not on it."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM reading_list WHERE platform = ? AND workspace = ? AND user_id = ? "
+                "AND paper_id = ?",
+                (ref.platform, ref.workspace, user, paper_id),
+            )
+            return cursor.rowcount == 1
+
+    async def mark_read(
+        self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
+    ) -> tuple[bool, bool]:
+        """Mark a paper read, saving it first if needed. Returns (newly saved, already read)."""
+        stamp = to_iso(now or utc_now())
+        key = (ref.platform, ref.workspace, user, paper_id)
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT read_at FROM reading_list WHERE platform = ? AND workspace = ? "
+                "AND user_id = ? AND paper_id = ?",
+                key,
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                await db.execute(
+                    "INSERT INTO reading_list "
+                    "(platform, workspace, user_id, paper_id, saved_at, read_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (*key, stamp, stamp),
+                )
+                return True, False
+            if row[0] is None:
+                await db.execute(
+                    "UPDATE reading_list SET read_at = ? WHERE platform = ? AND workspace = ? "
+                    "AND user_id = ? AND paper_id = ?",
+                    (stamp, *key),
+                )
+            return False, row[0] is not None
+
+    async def reading_list(self, ref: ChannelRef, user: str) -> list[SavedPaper]:
+        """The person's saved papers: unread first, then most recently saved first."""
+        rows = await self._fetchall(
+            "SELECT paper_id, saved_at, read_at FROM reading_list "
+            "WHERE platform = ? AND workspace = ? AND user_id = ? "
+            "ORDER BY read_at IS NOT NULL, saved_at DESC, paper_id",
+            (ref.platform, ref.workspace, user),
+        )
+        return [
+            SavedPaper(
+                row["paper_id"],
+                from_iso(row["saved_at"]),
+                from_iso(row["read_at"]) if row["read_at"] else None,
+            )
+            for row in rows
+        ]
+
+    # -- journal club ----------------------------------------------------------------------
+
+    async def claim_presentation(
+        self,
+        ref: ChannelRef,
+        paper_id: str,
+        presenter: str,
+        present_on: date,
+        *,
+        today: date,
+        presenter_name: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[ClubClaim, bool]:
+        """Claim a paper to present in a channel. Returns the claim that holds and whether it
+        is this one; a claim for a day before ``today`` (already presented) gives way."""
+        channel_id = await self.channel_id(ref, now)
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM club_claims WHERE channel_id = ? AND paper_id = ? AND present_on < ?",
+                (channel_id, paper_id, today.isoformat()),
+            )
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO club_claims (channel_id, paper_id, presenter, "
+                "presenter_name, present_on, claimed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    channel_id,
+                    paper_id,
+                    presenter,
+                    presenter_name,
+                    present_on.isoformat(),
+                    to_iso(now or utc_now()),
+                ),
+            )
+            created = cursor.rowcount == 1
+        claims = await self._club_claims("c.id = ? AND k.paper_id = ?", (channel_id, paper_id))
+        return claims[0], created
+
+    async def move_presentation(self, claim: ClubClaim, present_on: date) -> None:
+        """A presenter picks another day; the reminder follows the new day."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE club_claims SET present_on = ?, reminder_status = NULL, "
+                "reminder_at = NULL WHERE id = ?",
+                (present_on.isoformat(), claim.id),
+            )
+
+    async def cancel_presentation(self, claim: ClubClaim) -> bool:
+        async with self.transaction() as db:
+            cursor = await db.execute("DELETE FROM club_claims WHERE id = ?", (claim.id,))
+            return cursor.rowcount == 1
+
+    async def club_claim(self, ref: ChannelRef, paper_id: str) -> ClubClaim | None:
+        claims = await self._club_claims(
+            "c.platform = ? AND c.workspace = ? AND c.channel = ? AND k.paper_id = ?",
+            (ref.platform, ref.workspace, ref.channel, paper_id),
+        )
+        return claims[0] if claims else None
+
+    async def club_schedule(
+        self, ref: ChannelRef, first: date, last: date | None = None
+    ) -> list[ClubClaim]:
+        """A channel's claims from ``first`` to ``last`` (inclusive), soonest first."""
+        return await self._club_claims(
+            "c.platform = ? AND c.workspace = ? AND c.channel = ? AND k.present_on >= ? "
+            "AND k.present_on <= ?",
+            (ref.platform, ref.workspace, ref.channel, first.isoformat(),
+             (last or date.max).isoformat()),
+        )  # fmt: skip
+
+    async def club_reminders_pending(
+        self, first: date, last: date
+    ) -> list[tuple[ClubClaim, str, str]]:
+        """Claims presented between ``first`` and ``last`` whose reminder was never attempted,
+        each with its channel's timezone and digest time (the reminder goes out then)."""
+        rows = await self._fetchall(
+            f"SELECT {_CLAIM_COLUMNS}, c.timezone, c.digest_time FROM club_claims k "
+            "JOIN channels c ON c.id = k.channel_id WHERE k.reminder_status IS NULL "
+            "AND k.present_on >= ? AND k.present_on <= ? ORDER BY k.present_on, k.id",
+            (first.isoformat(), last.isoformat()),
+        )
+        return [(_claim(row), row["timezone"], row["digest_time"]) for row in rows]
+
+    async def claim_reminder(self, claim_id: int, now: datetime) -> bool:
+        """Take the right to send a claim's reminder; False if it was already taken."""
+        async with self._write_lock:  # one statement: SQLite makes it atomic by itself
+            cursor = await self._db.execute(
+                "UPDATE club_claims SET reminder_status = 'claimed', reminder_at = ? "
+                "WHERE id = ? AND reminder_status IS NULL",
+                (to_iso(now), claim_id),
+            )
+            return cursor.rowcount == 1
+
+    async def finish_reminder(self, claim_id: int, status: str, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE club_claims SET reminder_status = ?, reminder_at = ? WHERE id = ?",
+                (status, to_iso(now), claim_id),
+            )
+
+    async def release_reminder(self, claim_id: int) -> None:
+        """Give a reminder claim back when the message certainly did not go out."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE club_claims SET reminder_status = NULL, reminder_at = NULL "
+                "WHERE id = ? AND reminder_status = 'claimed'",
+                (claim_id,),
+            )
+
+    async def _club_claims(self, where: str, params: Sequence[Any]) -> list[ClubClaim]:
+        rows = await self._fetchall(
+            f"SELECT {_CLAIM_COLUMNS} FROM club_claims k JOIN channels c ON c.id = k.channel_id "
+            f"WHERE {where} ORDER BY k.present_on, k.id",
+            params,
+        )
+        return [_claim(row) for row in rows]
+
+    # -- discussion (replies under a posted paper) -----------------------------------------
+
+    async def remember_message(
+        self, ref: ChannelRef, message_key: str, paper_id: str, now: datetime | None = None
+    ) -> None:
+        """Note that a posted message shows one paper, so replies under it count for it."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO paper_messages "
+                "(platform, workspace, message_key, channel, paper_id, posted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (ref.platform, ref.workspace, message_key, ref.channel, paper_id,
+                 to_iso(now or utc_now())),
+            )  # fmt: skip
+
+    async def record_reply(
+        self,
+        ref: ChannelRef,
+        user: str,
+        *,
+        paper_id: str | None = None,
+        message_key: str | None = None,
+        reply_key: str | None = None,
+        now: datetime | None = None,
+    ) -> str | None:
+        """Count one reply about a paper, named directly or by the message replied under.
+
+        Returns the paper counted, or None when the message shows no known paper or this
+        ``reply_key`` was counted before (a platform redelivering the same event).
+        """
+        if paper_id is None and message_key is not None:
+            row = await self._fetchone(
+                "SELECT paper_id FROM paper_messages WHERE platform = ? AND workspace = ? "
+                "AND message_key = ?",
+                (ref.platform, ref.workspace, message_key),
+            )
+            paper_id = row[0] if row else None
+        if paper_id is None:
+            return None
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO discussion_replies "
+                "(platform, workspace, channel, paper_id, user_id, reply_key, replied_at) "
+                "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM papers WHERE id = ?)",
+                (ref.platform, ref.workspace, ref.channel, paper_id, user, reply_key,
+                 to_iso(now or utc_now()), paper_id),
+            )  # fmt: skip
+            return paper_id if cursor.rowcount == 1 else None
+
+    async def most_discussed(
+        self, ref: ChannelRef, since: datetime, limit: int = 1
+    ) -> list[tuple[str, int]]:
+        """The workspace's papers with the most replies since ``since``, most first."""
+        rows = await self._fetchall(
+            "SELECT paper_id, COUNT(*) AS n, MAX(replied_at) AS latest FROM discussion_replies "
+            "WHERE platform = ? AND workspace = ? AND replied_at >= ? "
+            "GROUP BY paper_id ORDER BY n DESC, latest DESC LIMIT ?",
+            (ref.platform, ref.workspace, to_iso(since), limit),
+        )
+        return [(row[0], int(row[1])) for row in rows]
+
 
 # A newer version's text wins; at the same version arXiv's own record wins over a copy (HF).
 _TAKES_TEXT = (
@@ -636,7 +886,7 @@ _TAKES_TEXT = (
 )
 _UPSERT_SQL = f"""
 INSERT INTO papers ({_PAPER_COLUMNS}, change_seq)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     title = CASE WHEN {_TAKES_TEXT} THEN excluded.title ELSE title END,
     abstract = CASE WHEN {_TAKES_TEXT} THEN excluded.abstract ELSE abstract END,
@@ -649,11 +899,15 @@ ON CONFLICT (id) DO UPDATE SET
     on_hf = MAX(on_hf, excluded.on_hf),
     code_url = COALESCE(excluded.code_url, code_url),
     sources = sources | excluded.sources,
+    ai_summary = COALESCE(excluded.ai_summary, ai_summary),
+    github_stars = COALESCE(excluded.github_stars, github_stars),
     change_seq = excluded.change_seq
 WHERE excluded.version > version
    OR (excluded.on_hf AND excluded.hf_upvotes != hf_upvotes)
    OR (excluded.sources | sources) != sources
    OR (excluded.code_url IS NOT NULL AND excluded.code_url IS NOT code_url)
+   OR (excluded.ai_summary IS NOT NULL AND excluded.ai_summary IS NOT ai_summary)
+   OR (excluded.github_stars IS NOT NULL AND excluded.github_stars IS NOT github_stars)
    OR (categories = '[]' AND excluded.categories != '[]')
    OR (excluded.version = version AND excluded.sources & 2
        AND (excluded.title != title OR excluded.abstract != abstract
@@ -678,6 +932,8 @@ def _paper_row(paper: Paper, seen: str, seq: int) -> tuple[Any, ...]:
         paper.code_url,
         sources,
         to_iso(paper.first_seen) if paper.first_seen else seen,
+        paper.ai_summary,
+        paper.github_stars,
         seq,
     )
 
@@ -697,6 +953,28 @@ def _paper(row: sqlite3.Row) -> Paper:
         code_url=row["code_url"],
         sources=frozenset(name for name, bit in SOURCE_BITS.items() if bits & bit),
         first_seen=from_iso(row["first_seen"]),
+        ai_summary=row["ai_summary"],
+        github_stars=row["github_stars"],
+    )
+
+
+_CLAIM_COLUMNS = (
+    "k.id, k.paper_id, k.presenter, k.presenter_name, k.present_on, k.claimed_at, "
+    "k.reminder_status, "
+    "c.platform, c.workspace, c.channel"
+)
+
+
+def _claim(row: sqlite3.Row) -> ClubClaim:
+    return ClubClaim(
+        id=int(row["id"]),
+        channel=ChannelRef(row["platform"], row["workspace"], row["channel"]),
+        paper_id=row["paper_id"],
+        presenter=row["presenter"],
+        present_on=date.fromisoformat(row["present_on"]),
+        claimed_at=from_iso(row["claimed_at"]),
+        reminder_status=row["reminder_status"],
+        presenter_name=row["presenter_name"],
     )
 
 

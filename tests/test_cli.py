@@ -122,3 +122,23 @@ def test_run_offline_on_an_empty_database_falls_back_to_the_sample(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "loaded the 75 sample papers" in result.stderr
     assert "Mixture-of-Experts" in result.stdout
+
+
+def test_export_prints_the_teams_papers_or_a_reading_list(tmp_path: Path) -> None:
+    chat = paperboy(
+        "demo", env_dir=tmp_path, stdin="vote sample-002\nvote sample-001\nsave sample-003\n"
+    )
+    assert chat.returncode == 0, chat.stderr
+    csv_out = paperboy("export", "--format", "csv", env_dir=tmp_path)
+    assert csv_out.returncode == 0, csv_out.stderr
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("id,title,authors,published,votes,url")
+    assert [line.split(",")[0] for line in lines[1:]] == ["sample-001", "sample-002"]
+    bib = paperboy("export", "#general", "--saved-by", "you", env_dir=tmp_path)
+    assert bib.returncode == 0, bib.stderr
+    assert bib.stdout.startswith("@misc{") and bib.stdout.count("@misc{") == 1
+    wrong = paperboy("export", "--format", "pdf", env_dir=tmp_path)
+    assert wrong.returncode == 2 and "--format must be bibtex or csv" in wrong.stderr
+    empty = paperboy("export", "#random", "--saved-by", "nobody", env_dir=tmp_path)
+    assert empty.returncode == 1 and "reading list is empty" in empty.stderr
+    assert "Traceback" not in csv_out.stderr + bib.stderr + wrong.stderr + empty.stderr

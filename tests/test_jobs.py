@@ -175,3 +175,29 @@ async def test_a_stop_during_a_fetch_is_one_quiet_line_not_a_traceback(
     assert said.count(("INFO", stopped)) == 1
     assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
     assert "Traceback" not in caplog.text
+
+
+async def test_a_presenter_is_reminded_by_direct_message_through_the_jobs(
+    app: App, jobs: BackgroundJobs, clock: Clock, poster: RecordingPoster
+) -> None:
+    await jobs.fetch_hugging_face()
+    claimer = dataclasses.replace(app.bot, clock=lambda: MORNING)
+    await claimer.handle(Command(CHANNEL, "U7", "present 2611.01003 friday"))
+    assert await jobs.remind_presenters() == {}
+    clock.now = MORNING + timedelta(hours=2)  # Thursday 09:00, the channel's digest time
+    assert (await jobs.remind_presenters())["sent"] == 1
+    direct = [(channel, reply) for channel, reply, _ in poster.posts if channel.direct_user]
+    [(channel, reply)] = direct
+    assert channel == ChannelRef.direct("slack", "T1", "U7")
+    assert isinstance(reply, Notice) and "you present “Efficient Streaming" in reply.text
+
+
+def test_the_reminder_job_is_scheduled_with_the_others(jobs: BackgroundJobs) -> None:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    jobs.schedule(scheduler)
+    assert {job.id for job in scheduler.get_jobs()} == {
+        "deliver",
+        "fetch-hf",
+        "fetch-arxiv",
+        "club-reminders",
+    }

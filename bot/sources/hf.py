@@ -58,6 +58,8 @@ def _paper(item: Any) -> Paper:
         code_url=_link(inner.get("githubRepo")),
         on_hf=True,
         sources=_SOURCES,
+        ai_summary=_summary(inner.get("ai_summary")),
+        github_stars=_stars(inner.get("githubStars")),
     )
 
 
@@ -119,6 +121,19 @@ def _count(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return max(value, 0)
     return 0
+
+
+def _summary(value: Any) -> str | None:
+    # Optional extra: a wrong type costs the TL;DR, not the whole paper.
+    if not isinstance(value, str):
+        return None
+    return squash_spaces(value) or None
+
+
+def _stars(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def _link(value: Any) -> str | None:

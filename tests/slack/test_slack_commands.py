@@ -52,6 +52,13 @@ SUBCOMMANDS = [
     ("digest", "ephemeral", "Preview"),
     ("schedule 08:30 Europe/Berlin weekdays", "in_channel", "08:30 (Europe/Berlin)"),
     ("status", "ephemeral", "Papers stored: 8"),
+    ("save 0001.00002", "ephemeral", "Saved “Tutel"),
+    ("saved", "ephemeral", "Your reading list is empty"),
+    ("unsave 0001.00002", "ephemeral", "is not on your reading list"),
+    ("read 0001.00002", "ephemeral", "Marked “Tutel"),
+    ("export csv", "ephemeral", "Nobody has upvoted a paper yet"),
+    ("present 0001.00002", "in_channel", "will present “Tutel"),
+    ("club", "ephemeral", "No journal club talks planned"),
 ]
 
 
