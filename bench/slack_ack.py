@@ -46,7 +46,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
 async def _serve(workdir: Path) -> None:
-    from adapters.slack_app import build_slack_app, serve_http
+    from adapters.slack_app.app import build_slack_app, serve_http
     from bot.commands import Paperboy
     from bot.config import Secret, Settings
     from bot.ingest import ingest_sample

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack_app import HttpServer, SlackApp, build_slack_app, serve_http
+from adapters.slack_app.app import HttpServer, SlackApp, build_slack_app, serve_http
 from bot.commands import Paperboy
 from bot.config import Secret, Settings
 from bot.storage import Store

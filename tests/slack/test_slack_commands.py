@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_app import MALFORMED_TEXT, WORKING_TEXT, SlackApp
+from adapters.slack_app.app import MALFORMED_TEXT, WORKING_TEXT, SlackApp
 from bot.commands import COMMANDS, Paperboy
 from bot.models import ChannelRef
 from bot.search import SearchIndex

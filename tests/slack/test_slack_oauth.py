@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack_app import BOT_SCOPES, SlackApp, SlackPoster
-from adapters.slack_installations import UNINSTALLED_REASON
+from adapters.slack_app.app import BOT_SCOPES, SlackApp, SlackPoster
+from adapters.slack_app.installations import UNINSTALLED_REASON
 from bot.config import Secret, Settings
 from bot.models import ChannelRef
 from bot.ports import DeliveryError

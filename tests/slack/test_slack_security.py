@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.slack_app import HEALTH_PATH, SlackApp, build_slack_app, serve_http
+from adapters.slack_app.app import HEALTH_PATH, SlackApp, build_slack_app, serve_http
 from bot.commands import Paperboy
 from bot.config import ConfigError, Secret, Settings
 from bot.models import ChannelRef

@@ -41,8 +41,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_blocks import VOTE_ACTION_ID, SlackMessage, render, unfurl, with_vote_count
-from adapters.slack_installations import (
+from adapters.slack_app.blocks import VOTE_ACTION_ID, SlackMessage, render, unfurl, with_vote_count
+from adapters.slack_app.installations import (
     PLATFORM,
     REVOKED_REASON,
     UNINSTALLED_REASON,

@@ -1,0 +1,1 @@
+"""The Slack adapter, one module per concern (see ``app`` for the overview)."""
