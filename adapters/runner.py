@@ -73,7 +73,7 @@ async def _papers_to_talk_about(app: App) -> None:
 
 
 async def _start_slack(app: App, options: RunOptions, stack: AsyncExitStack) -> Poster:
-    from adapters.slack_app.app import SlackPoster, build_slack_app, serve_http, start_socket_mode
+    from adapters.slack_app import SlackPoster, build_slack_app, serve_http, start_socket_mode
 
     settings = app.settings
     slack = build_slack_app(app.bot, settings, store=app.store)

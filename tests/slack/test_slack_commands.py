@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_app.app import MALFORMED_TEXT, WORKING_TEXT, SlackApp
+from adapters.slack_app import SlackApp
+from adapters.slack_app.listeners import MALFORMED_TEXT, WORKING_TEXT
 from bot.commands import COMMANDS, Paperboy
 from bot.models import ChannelRef
 from bot.search import SearchIndex

@@ -13,8 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack_app.app import BOT_SCOPES, SlackApp, SlackPoster
+from adapters.slack_app import SlackApp, SlackPoster
 from adapters.slack_app.installations import UNINSTALLED_REASON
+from adapters.slack_app.oauth import BOT_SCOPES
 from bot.config import Secret, Settings
 from bot.models import ChannelRef
 from bot.ports import DeliveryError

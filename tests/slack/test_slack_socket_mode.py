@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_app.app import SlackApp, start_socket_mode
+from adapters.slack_app import SlackApp, start_socket_mode
 from bot.config import ConfigError
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.workspace import CHANNEL, TEAM, USER, payload

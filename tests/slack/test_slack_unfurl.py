@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from adapters.slack_app.app import SlackApp
+from adapters.slack_app import SlackApp
 from bot.commands import Paperboy
 from bot.models import ChannelRef
 from bot.search import SearchIndex

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters.slack_app.app import SlackApp
+from adapters.slack_app import SlackApp
 from bot.models import ChannelRef
 from bot.storage import Store
 from tests.slack.workspace import CHANNEL, TEAM, FakeClock, Workspace
