@@ -55,6 +55,10 @@ ACK_BUDGET_SECONDS = 1.5  # answer in the ack if the core is this quick; Slack a
 DOUBLE_CLICK_SECONDS = 1.5  # a second click on the same button this soon is the same click
 RETRY_TTL_SECONDS = 600.0  # how long a delivery id (trigger_id, event_id) is remembered
 MAX_LINKS_PER_MESSAGE = 5
+# Commands worked on at once; the rest wait their turn, first come first served. Under a burst,
+# a hundred commands at once would each wait behind all the others at every database or search
+# step (and a vote holds the write lock across its steps), so the slowest answers took seconds.
+CORE_SLOTS = 8
 RECEIVED_AT = "paperboy_received_at"  # request context key: time.monotonic() on arrival
 
 WORKING_TEXT = "Looking that up… I'll answer here in a moment."
@@ -72,6 +76,7 @@ class Listeners:
     clock: Callable[[], float]
     _deliveries: RecentKeys = field(init=False)
     _clicks: RecentKeys = field(init=False)
+    _core_slots: asyncio.Semaphore = field(init=False)
     _message_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
         init=False, default_factory=weakref.WeakValueDictionary
     )
@@ -79,6 +84,7 @@ class Listeners:
     def __post_init__(self) -> None:
         self._deliveries = RecentKeys(RETRY_TTL_SECONDS, clock=self.clock)
         self._clicks = RecentKeys(DOUBLE_CLICK_SECONDS, clock=self.clock)
+        self._core_slots = asyncio.Semaphore(CORE_SLOTS)
 
     def register(self) -> None:
         self.app.command(re.compile(r"^/"))(self.on_command)
@@ -102,13 +108,18 @@ class Listeners:
         # The budget runs from when the request arrived: under load it may have queued a while.
         received = context.get(RECEIVED_AT)
         waited = time.monotonic() - received if isinstance(received, float) else 0.0
-        work = asyncio.ensure_future(self.bot.handle(command))
+        work = asyncio.ensure_future(self._handle(command))
         done, _ = await asyncio.wait({work}, timeout=max(self.ack_budget - waited, 0.0))
         if work in done:
             await ack(**_render_safely(work.result()).payload())
             return
         await ack(response_type="ephemeral", text=WORKING_TEXT)
         self.app.spawn(self._answer_later(work, respond))
+
+    async def _handle(self, command: Command) -> Reply:
+        """The core's answer, when a slot is free (every request goes through here)."""
+        async with self._core_slots:
+            return await self.bot.handle(command)
 
     async def _answer_later(self, work: asyncio.Future[Reply], respond: AsyncRespond) -> None:
         message = _render_safely(await work)
@@ -139,9 +150,7 @@ class Listeners:
     async def _vote(self, click: Click, respond: AsyncRespond, client: AsyncWebClient) -> None:
         lock = self._message_locks.setdefault(click.message_key, asyncio.Lock())
         async with lock:  # one toggle-and-redraw at a time per message, in click order
-            reply = await self.bot.handle(
-                Command(click.channel, click.user, f"vote {click.paper_id}")
-            )
+            reply = await self._handle(Command(click.channel, click.user, f"vote {click.paper_id}"))
             if not isinstance(reply, VoteRecorded):
                 await _respond_quietly(respond, **_render_safely(reply).payload())
                 return
@@ -223,7 +232,7 @@ class Listeners:
         verb = "show" if composer else "share"
         unfurls: dict[str, Any] = {}
         for url in urls:
-            reply = await self.bot.handle(Command(where, user, f"{verb} {url}"))
+            reply = await self._handle(Command(where, user, f"{verb} {url}"))
             if isinstance(reply, PaperDetail):
                 unfurls[url] = unfurl(reply.card)
             else:
