@@ -185,13 +185,20 @@ class GatedLookup:
         self.gate = asyncio.Event()
         self.waiting = 0
         self.most_at_once = 0
+        self._arrived = asyncio.Condition()
 
     async def lookup(self, paper_ids: Sequence[str]) -> list[Paper]:
-        self.waiting += 1
-        self.most_at_once = max(self.most_at_once, self.waiting)
+        async with self._arrived:
+            self.waiting += 1
+            self.most_at_once = max(self.most_at_once, self.waiting)
+            self._arrived.notify_all()
         await self.gate.wait()
         self.waiting -= 1
         return []
+
+    async def holding(self, count: int) -> None:
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: self.waiting >= count), 5)
 
 
 async def test_a_burst_waits_its_turn_but_every_ack_keeps_the_budget(
@@ -208,6 +215,8 @@ async def test_a_burst_waits_its_turn_but_every_ack_keeps_the_budget(
 
     # Those still waiting for a turn are told the answer is coming, like the slow ones.
     assert [a.json()["text"] for a in acks] == [WORKING_TEXT] * burst
+    await lookup.holding(CORE_SLOTS)
+    await asyncio.sleep(0.05)  # room for a ninth, were one let in
     assert lookup.most_at_once == CORE_SLOTS
     lookup.gate.set()
     later = await slack.fake.wait_for("response_url", burst)
