@@ -176,6 +176,7 @@ class Round:
     non_200: int
     answered_later: int
     wall_s: float
+    server_cpu_s: float = float("nan")
 
     def summary(self) -> dict[str, float]:
         acks, answers = sorted(self.acks_ms), sorted(self.answers_ms)
@@ -185,6 +186,7 @@ class Round:
             "answer_p50": _pct(answers, 0.50), "answer_p99": _pct(answers, 0.99),
             "over_3s": sum(1 for ms in acks if ms > 3000), "non_200": self.non_200,
             "later": self.answered_later, "per_s": len(acks) / self.wall_s,
+            "cpu_ms": self.server_cpu_s * 1000 / len(acks),
         }  # fmt: skip
 
 
@@ -238,6 +240,16 @@ async def _round(
         acks_ms=[r[0] * 1000 for r in results], answers_ms=answers,
         non_200=sum(1 for r in results if r[1] != 200), answered_later=len(later), wall_s=wall,
     )  # fmt: skip
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a server process has used (Linux): on a shared machine it varies far less than
+    latency does, since waiting for a core is not counted."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _answered_later(ack_body: str) -> bool:
@@ -305,7 +317,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 for load, (texts, in_flight) in loads.items():
                     for kind, (_, url) in children.items():
                         tag = f"{load}-{kind}-{number}"
+                        child = children[kind][0]
+                        cpu = _cpu_seconds(child.pid)
                         done = await _round(session, url, fake, texts, in_flight, tag)
+                        done.server_cpu_s = _cpu_seconds(child.pid) - cpu
                         results[load][kind].append(done.summary())
     finally:
         for child, _ in children.values():
@@ -327,7 +342,7 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         in_flight = 1 if load == "sequential" else args.in_flight
         print(f"\n{load}: {size} requests, {in_flight} in flight")
         print(f"{'':>10}" + "".join(f"{c:>11}" for c in columns)
-              + f"{'>3s':>5}{'!200':>5}{'later':>6}{'req/s':>7}")  # fmt: skip
+              + f"{'>3s':>5}{'!200':>5}{'later':>6}{'req/s':>7}{'cpu ms/req':>11}")  # fmt: skip
         medians = {
             kind: {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
             for kind, rounds in by_kind.items()
@@ -336,9 +351,10 @@ def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             m = medians[kind]
             print(f"{kind:>10}" + "".join(f"{m[c]:>11.1f}" for c in columns)
                   + f"{m['over_3s']:>5.0f}{m['non_200']:>5.0f}{m['later']:>6.0f}"
-                  f"{m['per_s']:>7.0f}")  # fmt: skip
+                  f"{m['per_s']:>7.0f}{m['cpu_ms']:>11.2f}")  # fmt: skip
         bare, ours = medians["bare"], medians["paperboy"]
-        print(f"{'ratio':>10}" + "".join(f"{ours[c] / bare[c]:>10.2f}x" for c in columns))
+        print(f"{'ratio':>10}" + "".join(f"{ours[c] / bare[c]:>10.2f}x" for c in columns)
+              + " " * 23 + f"{ours['cpu_ms'] / bare['cpu_ms']:>10.2f}x")  # fmt: skip
 
 
 def main() -> None:
