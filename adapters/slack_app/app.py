@@ -144,10 +144,11 @@ def refuse_bolt_fallbacks(environ: Mapping[str, str], *, multi: bool) -> None:
     if multi and environ.get("SLACK_REDIRECT_URI"):
         found = ["SLACK_REDIRECT_URI"]
     if found:
+        them = "them" if len(found) > 1 else "it"
         raise ConfigError(
             f"{' and '.join(found)} {'are' if len(found) > 1 else 'is'} set in the environment, "
-            "but Paperboy's settings do not use it: unset it (or, for many workspaces, give both "
-            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET a value)."
+            f"where Bolt (the Slack library) would act on {them} behind Paperboy's settings: unset "
+            f"{them} (for many workspaces, give SLACK_CLIENT_ID and SLACK_CLIENT_SECRET values)."
         )
 
 
