@@ -191,8 +191,11 @@ class Paperboy:
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
         page = await asyncio.to_thread(self.index.search, query, limit=limit)
-        papers = await self.store.get_papers([hit.paper_id for hit in page.hits])
-        votes = await self.store.vote_counts(channel, list(papers))
+        found = [hit.paper_id for hit in page.hits]
+        # Both reads queue on the database thread together: one wait for it instead of two.
+        papers, votes = await asyncio.gather(
+            self.store.get_papers(found), self.store.vote_counts(channel, found)
+        )
         cards = tuple(
             PaperCard(
                 papers[hit.paper_id],

@@ -107,13 +107,14 @@ class Store:
             await self._db.commit()
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the database thread (execute, fetch, close there), not three: each trip
+        # waits for the event loop, which is what a busy bot is short of.
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._db.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        """For queries of one row at most (by key, or an aggregate), so fetching all is fine."""
+        rows = list(await self._db.execute_fetchall(sql, params))
+        return rows[0] if rows else None
 
     # -- papers ---------------------------------------------------------------------------
 

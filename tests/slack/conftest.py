@@ -4,6 +4,7 @@ a workspace that sends requests signed exactly as Slack signs them (see ``worksp
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ from tests.slack.workspace import (
     Serve,
     Workspace,
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_slack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps here are built from Settings; a developer's own SLACK_* variables stay out of it."""
+    for name in [name for name in os.environ if name.startswith("SLACK_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -133,6 +133,7 @@ class FakeSlack:
         self.oauth_codes: dict[str, dict[str, Any]] = {}  # code -> oauth.v2.access answer
         self.channel_errors: dict[str, str] = {}  # channel -> error chat.postMessage answers
         self._scripts: dict[str, list[_Scripted]] = {}
+        self._drops: dict[str, int] = {}  # method -> how many more calls to hang up on
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -191,6 +192,10 @@ class FakeSlack:
             headers={"Retry-After": str(retry_after)}, times=times,
         )  # fmt: skip
 
+    def drop(self, method: str, *, times: int = 1) -> None:
+        """Hang up on the next ``times`` calls to ``method`` without answering."""
+        self._drops[method] = self._drops.get(method, 0) + times
+
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -220,6 +225,11 @@ class FakeSlack:
             token = auth.removeprefix("Bearer ")
         token = token or params.get("token")
         await self._record(Call(method, params, token, dict(request.headers)))
+        if self._drops.get(method):
+            self._drops[method] -= 1
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()  # never sent: the connection is gone
         scripted = self._scripts.get(method)
         if scripted:
             answer = scripted.pop(0)

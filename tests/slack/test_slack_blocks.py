@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.slack_blocks import (
+from adapters.slack_app.blocks import (
     MAX_BLOCKS,
     escape,
     render,

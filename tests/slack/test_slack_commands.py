@@ -3,16 +3,19 @@ ack (or through response_url when the core is slow), checked the way Slack would
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from datetime import time, timedelta
 from typing import Any
 
 import pytest
 
-from adapters.slack_app import MALFORMED_TEXT, WORKING_TEXT, SlackApp
+from adapters.slack_app import SlackApp
+from adapters.slack_app.listeners import CORE_SLOTS, MALFORMED_TEXT, WORKING_TEXT
 from bot.commands import COMMANDS, Paperboy
-from bot.models import ChannelRef
+from bot.models import ChannelRef, Paper
 from bot.search import SearchIndex
 from bot.storage import Store
 from tests.papers import NOW
@@ -179,6 +182,53 @@ async def test_a_slow_shared_answer_goes_in_channel(
     [later] = await slack.fake.wait_for("response_url")
     assert later.params["response_type"] == "in_channel"
     assert "new!" in everything(later.params)
+
+
+class GatedLookup:
+    """A live lookup that holds every caller until the test opens the gate (then finds nothing),
+    and remembers how many callers it held at once."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.waiting = 0
+        self.most_at_once = 0
+        self._arrived = asyncio.Condition()
+
+    async def lookup(self, paper_ids: Sequence[str]) -> list[Paper]:
+        async with self._arrived:
+            self.waiting += 1
+            self.most_at_once = max(self.most_at_once, self.waiting)
+            self._arrived.notify_all()
+        await self.gate.wait()
+        self.waiting -= 1
+        return []
+
+    async def holding(self, count: int) -> None:
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: self.waiting >= count), 5)
+
+
+async def test_a_burst_waits_its_turn_but_every_ack_keeps_the_budget(
+    store: Store, index: SearchIndex, make_slack_app: Callable[..., SlackApp], serve: Serve
+) -> None:
+    lookup = GatedLookup()
+    bot = Paperboy(store, index, lookup=lookup, clock=lambda: NOW)
+    slack = await serve(make_slack_app(bot=bot, ack_budget=0.2))
+    burst = 2 * CORE_SLOTS + 3
+
+    acks = await asyncio.gather(
+        *(slack.command(f"show 2401.{n:05d}", user=f"U{n}") for n in range(100, 100 + burst))
+    )
+
+    # Those still waiting for a turn are told the answer is coming, like the slow ones.
+    assert [a.json()["text"] for a in acks] == [WORKING_TEXT] * burst
+    await lookup.holding(CORE_SLOTS)
+    await asyncio.sleep(0.05)  # room for a ninth, were one let in
+    assert lookup.most_at_once == CORE_SLOTS
+    lookup.gate.set()
+    later = await slack.fake.wait_for("response_url", burst)
+    answered = {p for call in later for p in re.findall(r"2401\.\d{5}", everything(call.params))}
+    assert answered == {f"2401.{n:05d}" for n in range(100, 100 + burst)}
 
 
 async def test_a_failing_response_url_is_logged_not_raised(

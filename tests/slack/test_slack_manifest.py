@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from adapters.slack_app import BOT_SCOPES, EVENTS_PATH, REDIRECT_PATH
+from adapters.slack_app.http import EVENTS_PATH
+from adapters.slack_app.oauth import BOT_SCOPES, REDIRECT_PATH
 from bot.ids import find_paper_links
 
 MANIFEST = (Path(__file__).resolve().parents[2] / "slack-manifest.yml").read_text("utf-8")

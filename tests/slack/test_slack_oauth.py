@@ -4,6 +4,7 @@ pauses that workspace's digests while its data stays."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,9 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack_app import BOT_SCOPES, SlackApp, SlackPoster
-from adapters.slack_installations import UNINSTALLED_REASON
-from bot.config import Secret, Settings
+from adapters.slack_app import SlackApp, SlackPoster
+from adapters.slack_app.installations import UNINSTALLED_REASON
+from adapters.slack_app.oauth import BOT_SCOPES
+from bot.config import ConfigError, Secret, Settings
 from bot.models import ChannelRef
 from bot.ports import DeliveryError
 from bot.replies import Notice
@@ -160,6 +162,36 @@ async def test_a_forged_callback_installs_nothing(
         assert response.status >= 400
     assert await installed_tokens(store) == {}
     assert slack.fake.calls_to("oauth.v2.access") == []
+
+
+async def test_slack_hanging_up_mid_install_shows_a_page_to_try_again(
+    workspaces: dict[str, Workspace], store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = workspaces[ONE]
+    slack.fake.drop("oauth.v2.access", times=2)  # slack_sdk tries twice
+
+    failed = await install(slack)
+
+    assert failed.status == 502
+    assert 'href="/slack/install"' in await failed.text()
+    assert await installed_tokens(store) == {}
+    ours = [r for r in caplog.records if r.name.startswith("adapters.")]
+    assert [r.getMessage() for r in ours if r.levelno >= logging.WARNING] == [
+        "a Slack install could not finish: Slack was unreachable (ServerDisconnectedError)"
+    ]
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith(("adapters", "slack")))
+    # Trying again works.
+    assert (await install(slack)).status == 200
+    assert await installed_tokens(store) == {ONE: TOKENS[ONE]}
+
+
+def test_a_redirect_uri_in_the_environment_is_refused(
+    make_slack_app: Callable[..., SlackApp], oauth_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("SLACK_REDIRECT_URI", "https://elsewhere.example/oauth")
+    with pytest.raises(ConfigError, match="SLACK_REDIRECT_URI"):
+        make_slack_app(oauth_settings)
 
 
 async def test_uninstall_removes_the_token_and_pauses_only_that_workspace(

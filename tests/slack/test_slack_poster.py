@@ -9,7 +9,8 @@ from datetime import time, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_app import PERMANENT_ERRORS, SlackApp, SlackPoster
+from adapters.slack_app import SlackApp, SlackPoster
+from adapters.slack_app.poster import PERMANENT_ERRORS
 from bot.delivery import PAUSE_AFTER_FAILURES, DigestDelivery
 from bot.models import ChannelRef
 from bot.ports import DeliveryError, Poster

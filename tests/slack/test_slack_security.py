@@ -4,6 +4,7 @@ starts only when it can verify; secrets never reach the logs."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,8 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.slack_app import HEALTH_PATH, SlackApp, build_slack_app, serve_http
+from adapters.slack_app import SlackApp, build_slack_app, serve_http
+from adapters.slack_app.http import HEALTH_PATH
 from bot.commands import Paperboy
 from bot.config import ConfigError, Secret, Settings
 from bot.models import ChannelRef
@@ -114,16 +116,38 @@ def test_slack_needs_a_token_or_oauth_credentials(
         build_slack_app(bot, Settings(db_path=tmp_path / "x.db"), store=store)
 
 
-def test_nothing_is_read_from_the_environment(
+def test_slack_variables_in_the_environment_change_nothing(
     bot: Paperboy, store: Store, slack_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SLACK_CLIENT_ID", "from-env")
-    monkeypatch.setenv("SLACK_CLIENT_SECRET", "from-env")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "from-env")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-env")
+    before = dict(os.environ)
+
     app = build_slack_app(bot, slack_settings, store=store)
+
+    assert dict(os.environ) == before
     assert app.oauth_flow is None  # single workspace, as the settings say
     assert app.verifier is not None
     assert app.verifier.signing_secret == SIGNING_SECRET
+    assert app.client.token == BOT_TOKEN
+
+
+def test_oauth_variables_in_the_environment_do_not_silently_switch_modes(
+    bot: Paperboy, store: Store, slack_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bolt would quietly turn a one-workspace app into an OAuth app on seeing these.
+    monkeypatch.setenv("SLACK_CLIENT_ID", "from-env")
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "")
+    before = dict(os.environ)
+
+    with pytest.raises(ConfigError, match="SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"):
+        build_slack_app(bot, slack_settings, store=store)
+    assert dict(os.environ) == before
+
+
+async def test_ssl_checks_are_answered(slack: Workspace) -> None:
+    answer = await slack.send(urlencode({"ssl_check": "1", "token": "x"}).encode())
+    assert answer.status == 200
 
 
 async def test_secrets_never_reach_the_logs(

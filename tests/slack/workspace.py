@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from adapters.slack_app import EVENTS_PATH
+from adapters.slack_app.http import EVENTS_PATH
 from bot.models import Paper
 from tests.papers import NOW
 from tests.slack.fake_slack import FakeSlack
