@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.database import SqliteDatabase
 from bot.models import ChannelRef
 from bot.records import SlackInstallation
 from bot.scheduling import ChannelSchedule
@@ -19,10 +20,9 @@ TEAM_B = ChannelRef("slack", "T-B", "C1")
 
 
 async def test_new_database_uses_wal_foreign_keys_and_latest_schema(store: Store) -> None:
-    async with store._db.execute("PRAGMA journal_mode") as cursor:
-        assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
-    async with store._db.execute("PRAGMA foreign_keys") as cursor:
-        assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
+    assert isinstance(store.database, SqliteDatabase)
+    assert await store.database.pragma("journal_mode") == "wal"
+    assert await store.database.pragma("foreign_keys") == 1
     assert await store.schema_version() == migrations()[-1][0]
 
 
