@@ -1013,7 +1013,7 @@ ON CONFLICT (enterprise_id, team_id) DO UPDATE SET
     bot_scopes = excluded.bot_scopes, bot_refresh_token = excluded.bot_refresh_token,
     bot_token_expires_at = excluded.bot_token_expires_at,
     is_enterprise_install = excluded.is_enterprise_install,
-    installer_user_id = COALESCE(excluded.installer_user_id, installer_user_id),
+    installer_user_id = COALESCE(excluded.installer_user_id, slack_installations.installer_user_id),
     installed_at = excluded.installed_at
 """
 

@@ -19,6 +19,7 @@ TEAM_A = ChannelRef("slack", "T-A", "C1")
 TEAM_B = ChannelRef("slack", "T-B", "C1")
 
 
+@pytest.mark.sqlite_only
 async def test_new_database_uses_wal_foreign_keys_and_latest_schema(store: Store) -> None:
     assert isinstance(store.database, SqliteDatabase)
     assert await store.database.pragma("journal_mode") == "wal"
@@ -118,6 +119,7 @@ async def test_workspaces_never_see_each_others_votes_topics_or_shares(store: St
     assert len(await store.shares_since(TEAM_A, NOW.replace(year=2000))) == 1
 
 
+@pytest.mark.sqlite_only
 async def test_backup_is_a_consistent_copy_while_the_store_is_open(
     store: Store, tmp_path: Path
 ) -> None:
