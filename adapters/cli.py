@@ -264,6 +264,31 @@ def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy
     typer.echo(f"Backed up to {path}.")
 
 
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[
+        str, typer.Option("--to", help="The PostgreSQL database: postgresql://user@host/db")
+    ],
+) -> None:
+    """Copy this install's SQLite database (PAPERBOY_DB) into PostgreSQL; safe to run again."""
+    from bot.database import is_postgres_url
+    from bot.dbcopy import copy_sqlite_to_postgres
+
+    if not is_postgres_url(to):
+        raise _fail("--to must be a postgresql:// URL")
+    settings = _settings()
+    try:
+        reports = asyncio.run(
+            copy_sqlite_to_postgres(
+                settings.db_path, to, progress=lambda report: typer.echo(report.summary())
+            )
+        )
+    except StorageError as error:
+        raise _fail(str(error)) from None
+    copied = sum(report.copied for report in reports)
+    typer.echo(f"Copied {copied} rows from {settings.db_path} into PostgreSQL.")
+
+
 @app.command()
 def status(
     channel: Annotated[

@@ -21,7 +21,7 @@ from adapters.console import ConsolePoster, run_console
 from bot.app import App, open_app
 from bot.config import ConfigError, Settings
 from bot.delivery import DigestDelivery
-from bot.ingest import ingest_hf, ingest_sample
+from bot.ingest import follow_changes, ingest_hf, ingest_sample
 from bot.jobs import BackgroundJobs
 from bot.ports import Poster
 from bot.storage import utc_now
@@ -54,6 +54,8 @@ async def run_bot(settings: Settings, options: RunOptions) -> None:
             posters["console"] = ConsolePoster()
             await _papers_to_talk_about(app)
         await stack.enter_async_context(_scheduled_jobs(app, posters))
+        if app.store.dialect == "postgresql":
+            await stack.enter_async_context(_following_changes(app))
         if console:
             log.info("no Slack or Discord tokens set: running the console (see README)")
             await run_console(app.bot)
@@ -115,6 +117,19 @@ async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator
         yield jobs
     finally:
         scheduler.shutdown(wait=False)
+
+
+@contextlib.asynccontextmanager
+async def _following_changes(app: App) -> AsyncIterator[None]:
+    """Other workers ingest too: keep this worker's search index caught up with them.
+    (On SQLite one process writes papers and the index together; nothing to follow.)"""
+    follower = asyncio.create_task(follow_changes(app.index, app.store), name="follow-changes")
+    try:
+        yield
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
 
 
 async def _until_stopped(lifelines: list[asyncio.Task[None]]) -> None:

@@ -77,17 +77,18 @@ async def main(channels: int, topics_per_channel: int, papers: int, distinct: in
         pool = _topics(vocabulary, rng, distinct)
         async with store.transaction() as db:
             for n in range(channels):
-                cursor = await db.execute(
+                row = await db.fetchone(
                     "INSERT INTO channels (platform, workspace, channel, created_at, schedule_set) "
-                    "VALUES ('slack', ?, ?, '2026-11-26T07:00:00+00:00', 1)",
-                    (f"T{n % 500}", f"C{n}"),
+                    "VALUES ('slack', ?, ?, ?, ?) RETURNING id",
+                    (f"T{n % 500}", f"C{n}", NOW - timedelta(hours=2), True),
                 )
-                for topic in rng.sample(pool, topics_per_channel):
-                    await db.execute(
-                        "INSERT INTO subscriptions (channel_id, query, created_by, created_at) "
-                        "VALUES (?, ?, 'U', '2026-01-01T00:00:00+00:00')",
-                        (cursor.lastrowid, topic),
-                    )
+                assert row is not None
+                await db.execute_many(
+                    "INSERT INTO subscriptions (channel_id, query, created_by, created_at) "
+                    "VALUES (?, ?, 'U', ?)",
+                    [(row[0], topic, datetime(2026, 1, 1, tzinfo=UTC))
+                     for topic in rng.sample(pool, topics_per_channel)],
+                )  # fmt: skip
         setup = time.perf_counter() - started
 
         poster = CountingPoster()

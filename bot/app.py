@@ -59,7 +59,7 @@ async def open_app(
                     follow_redirects=True,
                 )
             )
-        store = await Store.open(settings.db_path)
+        store = await Store.open(settings.database)
         stack.push_async_callback(store.close)
         index = SearchIndex.open(settings.search_index_path)
         await catch_up_index(index, store)

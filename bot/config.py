@@ -37,6 +37,7 @@ class Secret:
 @dataclass(frozen=True, slots=True)
 class Settings:
     db_path: Path = Path("paperboy.db")
+    database_url: Secret | None = None  # postgresql://…: many workers on one PostgreSQL database
     index_path: Path | None = None
     hf_url: str = DEFAULT_HF_URL
     arxiv_url: str = DEFAULT_ARXIV_URL
@@ -52,6 +53,11 @@ class Settings:
     discord_token: Secret | None = None
     discord_guild_id: int | None = None
     discord_api_url: str | None = None
+
+    @property
+    def database(self) -> Path | str:
+        """What the store opens: ``DATABASE_URL`` when set, else the ``PAPERBOY_DB`` file."""
+        return self.database_url.value if self.database_url else self.db_path
 
     @property
     def search_index_path(self) -> Path:
@@ -71,6 +77,7 @@ class Settings:
         values.update(os.environ if environ is None else environ)
         return cls(
             db_path=Path(values.get("PAPERBOY_DB", "paperboy.db")),
+            database_url=_database_url(values),
             index_path=_optional_path(values.get("PAPERBOY_INDEX")),
             hf_url=_url(values, "PAPERBOY_HF_URL", DEFAULT_HF_URL),
             arxiv_url=_url(values, "PAPERBOY_ARXIV_URL", DEFAULT_ARXIV_URL),
@@ -87,6 +94,20 @@ class Settings:
             discord_guild_id=_optional_int(values, "DISCORD_GUILD_ID"),
             discord_api_url=values.get("DISCORD_API_URL") or None,
         )
+
+
+def _database_url(values: Mapping[str, str]) -> Secret | None:
+    # The URL may carry a password: it stays a Secret, and errors name only its scheme.
+    raw = values.get("DATABASE_URL")
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        scheme = raw.split("://", 1)[0] if "://" in raw else "no scheme"
+        raise ConfigError(
+            f"DATABASE_URL must be a postgresql:// URL, got one with {scheme}; "
+            "leave it unset to use the SQLite file PAPERBOY_DB"
+        )
+    return Secret(raw)
 
 
 def _optional_path(value: str | None) -> Path | None:

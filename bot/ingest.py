@@ -79,6 +79,23 @@ async def catch_up_index(index: SearchIndex, store: Store) -> None:
         log.warning("search index not updated this time, will catch up later: %s", error)
 
 
+CHANGE_POLL_S = 2.0
+
+
+async def follow_changes(
+    index: SearchIndex, store: Store, *, poll_s: float = CHANGE_POLL_S
+) -> None:
+    """Keep this process's search index caught up with papers any process writes, until
+    cancelled: on each change notification (PostgreSQL's LISTEN), or every ``poll_s`` seconds
+    when none comes (a notification lost to a reconnect costs at most one poll)."""
+    while True:
+        await store.wait_for_change(poll_s)
+        try:
+            await catch_up_index(index, store)
+        except Exception:  # a database away for a while: say so, and try again next round
+            log.warning("search index catch-up failed; retrying", exc_info=True)
+
+
 async def _record(
     store: Store,
     index: SearchIndex,

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
-from bot.storage import StorageError
+from bot.database import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -1,24 +1,36 @@
-"""The SQLite store: one file, WAL mode, versioned migrations, every write in a transaction."""
+"""The store: Paperboy's records in SQLite (one file, the default) or PostgreSQL (many workers).
+
+One class for both: its SQL is written once in the syntax both engines share, and a driver
+(bot/database.py, bot/postgres.py) carries it to the database. Every write that matters is one
+transaction.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
+from bot.database import (
+    Database,
+    Row,
+    StorageError,
+    Transaction,
+    is_postgres_url,
+    migrations,
+    open_database,
+    to_iso,
+)
 from bot.models import ChannelRef, ClubClaim, Paper, SavedPaper, Share, Subscription
 from bot.records import ChannelSettings, DigestClaim, SlackInstallation, SourceStatus
 from bot.scheduling import ChannelSchedule
+
+__all__ = ["StorageError", "Store", "UpsertReport", "migrations", "to_iso", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +41,6 @@ _PAPER_COLUMNS = (
 )
 
 
-class StorageError(RuntimeError):
-    """The database cannot be used as it is; the message says why and what to do."""
-
-
 @dataclass(frozen=True, slots=True)
 class UpsertReport:
     received: int
@@ -40,81 +48,84 @@ class UpsertReport:
     updated: int
 
 
-def migrations() -> list[tuple[int, str]]:
-    """Every migration shipped with this version, as (version, SQL), in order."""
-    found = []
-    for entry in resources.files("bot.migrations").iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
-    return sorted(found)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def to_iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous; pass an aware one")
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+def _instant(value: datetime | str) -> datetime:
+    """A stored instant: SQLite keeps ISO text, PostgreSQL hands back a datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return from_iso(value)
+
+
+def _maybe_instant(value: datetime | str | None) -> datetime | None:
+    return _instant(value) if value else None
+
+
+def _day(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _clock(value: time | str) -> time:
+    if isinstance(value, time):
+        return value
+    hour, minute = (int(part) for part in value.split(":")[:2])
+    return time(hour, minute)
+
+
+def _names(value: list[str] | str) -> tuple[str, ...]:
+    """A stored JSON list: text in SQLite, already decoded from jsonb in PostgreSQL."""
+    return tuple(json.loads(value) if isinstance(value, str) else value)
+
+
 class Store:
     """Async access to Paperboy's records. Open with :meth:`open`; close with :meth:`close`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: Database, location: Path | str) -> None:
         self._db = db
-        self._write_lock = asyncio.Lock()
-        self.path = path
+        self.location = location  # what :meth:`open` takes to open this database again
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
-        path = Path(path)
-        if path.parent != Path():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            db.row_factory = sqlite3.Row
-            await db.execute("PRAGMA busy_timeout = 10000")
-            # Refuse a newer schema before anything (even the journal mode) touches the file.
-            await _refuse_newer_schema(db, path)
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await _migrate(db, path)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, path)
+    async def open(cls, location: Path | str) -> Store:
+        """A ``postgresql://`` URL opens PostgreSQL; anything else is a SQLite file's path."""
+        if not is_postgres_url(location):
+            location = Path(location)
+        return cls(await open_database(location), location)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.dialect
+
+    @property
+    def database(self) -> Database:
+        """The driver underneath, for maintenance that is not about records (db copy)."""
+        return self._db
 
     async def close(self) -> None:
         await self._db.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction at a time in this process; other processes wait on SQLite."""
-        async with self._write_lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.rollback()
-                raise
-            await self._db.commit()
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Statements (``?`` placeholders, SQL both engines share) that commit together."""
+        async with self._db.transaction() as tx:
+            yield tx
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        # One trip to the database thread (execute, fetch, close there), not three: each trip
-        # waits for the event loop, which is what a busy bot is short of.
-        return list(await self._db.execute_fetchall(sql, params))
+    async def wait_for_change(self, wait_s: float) -> bool:
+        """Wait until another process may have written papers (PostgreSQL tells), or
+        ``wait_s`` seconds. Either way the caller then reads the change feed."""
+        return await self._db.wait_for_change(wait_s)
 
-    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        """For queries of one row at most (by key, or an aggregate), so fetching all is fine."""
-        rows = list(await self._db.execute_fetchall(sql, params))
-        return rows[0] if rows else None
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._db.fetchall(sql, params)
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return await self._db.fetchone(sql, params)
 
     # -- papers ---------------------------------------------------------------------------
 
@@ -122,16 +133,16 @@ class Store:
         self, papers: Iterable[Paper], now: datetime | None = None
     ) -> UpsertReport:
         """Insert new papers and update known ones in place (newer version, upvotes, links)."""
-        seen = to_iso(now or utc_now())
+        seen = now or utc_now()
         rows = {paper.id: paper for paper in papers}
         if not rows:
             return UpsertReport(0, 0, 0)
         async with self.transaction() as db:
+            # PostgreSQL's triggers replace this number with one from its change feed.
             seq = await _next_change_seq(db)
-            before = db.total_changes
             known = await _existing_ids(db, list(rows))
-            await db.executemany(_UPSERT_SQL, [_paper_row(p, seen, seq) for p in rows.values()])
-            changed = db.total_changes - before
+            rows_changed = [_paper_row(p, seen, seq) for p in rows.values()]
+            changed = await db.execute_many(_UPSERT_SQL, rows_changed)
         inserted = len(rows) - len(known)
         return UpsertReport(len(rows), inserted, changed - inserted)
 
@@ -169,11 +180,11 @@ class Store:
         """Papers published or first seen since ``since``, newest first."""
         # A UNION of two index searches: an OR would scan the whole table on a large store.
         rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE rowid IN ("
-            "SELECT rowid FROM papers WHERE published >= ? "
-            "UNION SELECT rowid FROM papers WHERE first_seen >= ?) "
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id IN ("
+            "SELECT id FROM papers WHERE published >= ? "
+            "UNION SELECT id FROM papers WHERE first_seen >= ?) "
             "ORDER BY published DESC LIMIT ?",
-            (to_iso(since), to_iso(since), limit),
+            (since, since, limit),
         )
         return [_paper(row) for row in rows]
 
@@ -187,12 +198,11 @@ class Store:
         )
         if row:
             return int(row[0])
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO channels (platform, workspace, channel, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (ref.platform, ref.workspace, ref.channel, to_iso(now or utc_now())),
-            )
+        await self._db.execute(
+            "INSERT INTO channels (platform, workspace, channel, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (ref.platform, ref.workspace, ref.channel, now or utc_now()),
+        )
         return await self.channel_id(ref)
 
     async def channel_settings(self, ref: ChannelRef) -> ChannelSettings | None:
@@ -219,10 +229,10 @@ class Store:
         """
         values: dict[str, object] = {}
         if schedule is not None:
-            values.update(digest_days=schedule.days, schedule_set=1)
+            values.update(digest_days=schedule.days, schedule_set=True)
             if schedule.days != "off":
                 values.update(
-                    digest_time=f"{schedule.at:%H:%M}",
+                    digest_time=schedule.at.replace(second=0, microsecond=0),
                     timezone=schedule.timezone,
                     weekly_day=schedule.weekly_day,
                     paused_reason=None,
@@ -231,15 +241,14 @@ class Store:
         if top_n is not None:
             values["top_n"] = top_n
         if quiet_notice is not None:
-            values["quiet_notice"] = int(quiet_notice)
+            values["quiet_notice"] = quiet_notice
         channel_id = await self.channel_id(ref, now)
         if not values:
             return
         assignments = ", ".join(f"{name} = ?" for name in values)
-        async with self.transaction() as db:
-            await db.execute(
-                f"UPDATE channels SET {assignments} WHERE id = ?", (*values.values(), channel_id)
-            )
+        await self._db.execute(
+            f"UPDATE channels SET {assignments} WHERE id = ?", (*values.values(), channel_id)
+        )
 
     # -- subscriptions --------------------------------------------------------------------
 
@@ -248,13 +257,14 @@ class Store:
     ) -> tuple[Subscription, bool]:
         """Save a topic on a channel. Returns the subscription and whether it is new."""
         channel_id = await self.channel_id(ref, now)
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO subscriptions (channel_id, query, created_by, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (channel_id, query, user, to_iso(now or utc_now())),
+        created = (
+            await self._db.execute(
+                "INSERT INTO subscriptions (channel_id, query, created_by, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (channel_id, query, user, now or utc_now()),
             )
-            created = cursor.rowcount == 1
+            == 1
+        )
         subs = await self.subscriptions(ref)
         return next(s for s in subs if s.query == query), created
 
@@ -277,9 +287,10 @@ class Store:
         ]
 
     async def remove_subscription(self, subscription: Subscription) -> bool:
-        async with self.transaction() as db:
-            cursor = await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription.id,))
-            return cursor.rowcount == 1
+        return (
+            await self._db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription.id,))
+            == 1
+        )
 
     # -- votes ----------------------------------------------------------------------------
 
@@ -289,12 +300,14 @@ class Store:
         """Add the user's vote, or take it back if it is there. Returns (voted, team count)."""
         key = (ref.platform, ref.workspace, paper_id, user)
         async with self.transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO votes (platform, workspace, paper_id, user_id, voted_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (*key, to_iso(now or utc_now())),
+            voted = (
+                await db.execute(
+                    "INSERT INTO votes (platform, workspace, paper_id, user_id, voted_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (*key, now or utc_now()),
+                )
+                == 1
             )
-            voted = cursor.rowcount == 1
             if not voted:
                 await db.execute(
                     "DELETE FROM votes WHERE platform = ? AND workspace = ? AND paper_id = ? "
@@ -325,7 +338,7 @@ class Store:
             "SELECT paper_id, COUNT(*) AS n, MAX(voted_at) AS latest FROM votes "
             "WHERE platform = ? AND workspace = ? AND voted_at >= ? "
             "GROUP BY paper_id ORDER BY n DESC, latest DESC LIMIT ?",
-            (ref.platform, ref.workspace, to_iso(since), limit),
+            (ref.platform, ref.workspace, since, limit),
         )
         return [(row[0], int(row[1])) for row in rows]
 
@@ -340,19 +353,18 @@ class Store:
         now: datetime | None = None,
     ) -> None:
         channel_id = await self.channel_id(ref, now)
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT INTO shares (channel_id, user_id, paper_id, comment, shared_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (channel_id, user, paper_id, comment, to_iso(now or utc_now())),
-            )
+        await self._db.execute(
+            "INSERT INTO shares (channel_id, user_id, paper_id, comment, shared_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (channel_id, user, paper_id, comment, now or utc_now()),
+        )
 
     async def shares_since(self, ref: ChannelRef, since: datetime) -> list[Share]:
         """Shares anywhere in the channel's workspace since ``since``, oldest first."""
         rows = await self._fetchall(
             "SELECT s.*, c.channel FROM shares s JOIN channels c ON c.id = s.channel_id "
             "WHERE c.platform = ? AND c.workspace = ? AND s.shared_at >= ? ORDER BY s.id",
-            (ref.platform, ref.workspace, to_iso(since)),
+            (ref.platform, ref.workspace, since),
         )
         return [
             Share(
@@ -360,7 +372,7 @@ class Store:
                 user=row["user_id"],
                 channel=ChannelRef(ref.platform, ref.workspace, row["channel"]),
                 comment=row["comment"],
-                shared_at=from_iso(row["shared_at"]),
+                shared_at=_instant(row["shared_at"]),
             )
             for row in rows
         ]
@@ -390,7 +402,7 @@ class Store:
         rows = await self._fetchall(
             "SELECT platform, workspace, paper_id, COUNT(*) FROM votes WHERE voted_at >= ? "
             "GROUP BY platform, workspace, paper_id",
-            (to_iso(since),),
+            (since,),
         )
         found: dict[tuple[str, str], dict[str, int]] = {}
         for row in rows:
@@ -401,11 +413,11 @@ class Store:
         self, ref: ChannelRef, paper_ids: Iterable[str], kind: str, now: datetime | None = None
     ) -> None:
         channel_id = await self.channel_id(ref, now)
-        stamp = to_iso(now or utc_now())
+        stamp = now or utc_now()
         async with self.transaction() as db:
-            await db.executemany(
-                "INSERT OR IGNORE INTO posts (channel_id, paper_id, kind, posted_at) "
-                "VALUES (?, ?, ?, ?)",
+            await db.execute_many(
+                "INSERT INTO posts (channel_id, paper_id, kind, posted_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(channel_id, paper_id, kind, stamp) for paper_id in paper_ids],
             )
 
@@ -415,7 +427,7 @@ class Store:
         """Channels that get digests: not off, not paused, and subscribed or scheduled by hand."""
         rows = await self._fetchall(
             "SELECT c.* FROM channels c WHERE c.digest_days != 'off' AND c.paused_reason IS NULL "
-            "AND (c.schedule_set = 1 OR EXISTS (SELECT 1 FROM subscriptions s "
+            "AND (c.schedule_set OR EXISTS (SELECT 1 FROM subscriptions s "
             "WHERE s.channel_id = c.id)) ORDER BY c.id"
         )
         return [_channel_settings(row) for row in rows]
@@ -424,22 +436,20 @@ class Store:
         """Every digest claimed since ``since``, in any state."""
         rows = await self._fetchall(
             "SELECT channel_id, kind, period FROM digest_runs WHERE claimed_at >= ?",
-            (to_iso(since),),
+            (since,),
         )
         return {DigestClaim(int(row[0]), row[1], row[2]) for row in rows}
 
     async def abandon_stale_claims(self, before: datetime, now: datetime) -> list[DigestClaim]:
         """Close claims a stopped process left mid-post, so they are reported once, not retried."""
-        async with (
-            self.transaction() as db,
-            db.execute(
+        async with self.transaction() as db:
+            rows = await db.fetchall(
                 "UPDATE digest_runs SET status = 'abandoned', finished_at = ?, detail = "
                 "'the process stopped while posting; not retried, to never post twice' "
                 "WHERE status = 'claimed' AND claimed_at < ? RETURNING channel_id, kind, period",
-                (to_iso(now), to_iso(before)),
-            ) as cursor,
-        ):
-            return [DigestClaim(int(row[0]), row[1], row[2]) for row in await cursor.fetchall()]
+                (now, before),
+            )
+        return [DigestClaim(int(row[0]), row[1], row[2]) for row in rows]
 
     async def last_digests(self, kind: str) -> dict[int, datetime]:
         """When each channel's last delivered digest of ``kind`` was claimed."""
@@ -448,17 +458,18 @@ class Store:
             "WHERE kind = ? AND status = 'done' GROUP BY channel_id",
             (kind,),
         )
-        return {int(row[0]): from_iso(row[1]) for row in rows}
+        return {int(row[0]): _instant(row[1]) for row in rows}
 
     async def claim_digest(self, claim: DigestClaim, now: datetime) -> bool:
         """Claim a digest before posting it; False if someone already did."""
-        async with self._write_lock:  # one statement: SQLite makes it atomic by itself
-            cursor = await self._db.execute(
-                "INSERT OR IGNORE INTO digest_runs (channel_id, kind, period, status, claimed_at) "
-                "VALUES (?, ?, ?, 'claimed', ?)",
-                (claim.channel_id, claim.kind, claim.period, to_iso(now)),
+        return (
+            await self._db.execute(
+                "INSERT INTO digest_runs (channel_id, kind, period, status, claimed_at) "
+                "VALUES (?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING",
+                (claim.channel_id, claim.kind, claim.period, now),
             )
-            return cursor.rowcount == 1
+            == 1
+        )
 
     async def finish_digest(
         self,
@@ -473,22 +484,21 @@ class Store:
             await db.execute(
                 "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ? "
                 "WHERE channel_id = ? AND kind = ? AND period = ?",
-                (status, to_iso(now), detail, claim.channel_id, claim.kind, claim.period),
+                (status, now, detail, claim.channel_id, claim.kind, claim.period),
             )
-            await db.executemany(
-                "INSERT OR IGNORE INTO posts (channel_id, paper_id, kind, posted_at) "
-                "VALUES (?, ?, ?, ?)",
-                [(claim.channel_id, paper_id, claim.kind, to_iso(now)) for paper_id in posted_ids],
+            await db.execute_many(
+                "INSERT INTO posts (channel_id, paper_id, kind, posted_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(claim.channel_id, paper_id, claim.kind, now) for paper_id in posted_ids],
             )
 
     async def release_digest(self, claim: DigestClaim) -> None:
         """Give a claim back when the post certainly did not go out, so it is tried again."""
-        async with self.transaction() as db:
-            await db.execute(
-                "DELETE FROM digest_runs WHERE channel_id = ? AND kind = ? AND period = ? "
-                "AND status = 'claimed'",
-                (claim.channel_id, claim.kind, claim.period),
-            )
+        await self._db.execute(
+            "DELETE FROM digest_runs WHERE channel_id = ? AND kind = ? AND period = ? "
+            "AND status = 'claimed'",
+            (claim.channel_id, claim.kind, claim.period),
+        )
 
     async def record_delivery_failure(self, channel_id: int, reason: str, pause_after: int) -> bool:
         """Count a permanent delivery failure; pause the channel after ``pause_after``. Paused?"""
@@ -498,38 +508,32 @@ class Store:
                 "WHEN failures + 1 >= ? THEN ? ELSE paused_reason END WHERE id = ?",
                 (pause_after, reason[:200], channel_id),
             )
-            async with db.execute(
+            row = await db.fetchone(
                 "SELECT paused_reason FROM channels WHERE id = ?", (channel_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return bool(row and row[0])
 
     async def record_delivery_success(self, channel_id: int) -> None:
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE channels SET failures = 0 WHERE id = ? AND failures != 0", (channel_id,)
-            )
+        await self._db.execute(
+            "UPDATE channels SET failures = 0 WHERE id = ? AND failures != 0", (channel_id,)
+        )
 
     async def pause_workspace(self, platform: str, workspace: str, reason: str) -> int:
         """Pause every schedule of a workspace (the app was uninstalled). Returns how many."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "UPDATE channels SET paused_reason = ? WHERE platform = ? AND workspace = ? "
-                "AND paused_reason IS NULL",
-                (reason, platform, workspace),
-            )
-            return cursor.rowcount
+        return await self._db.execute(
+            "UPDATE channels SET paused_reason = ? WHERE platform = ? AND workspace = ? "
+            "AND paused_reason IS NULL",
+            (reason, platform, workspace),
+        )
 
     async def resume_workspace(self, platform: str, workspace: str, reasons: Sequence[str]) -> int:
         """Resume a workspace's schedules paused for one of ``reasons`` (it was reinstalled)."""
         marks = ",".join("?" * len(reasons))
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "UPDATE channels SET paused_reason = NULL, failures = 0 WHERE platform = ? "
-                f"AND workspace = ? AND paused_reason IN ({marks})",
-                (platform, workspace, *reasons),
-            )
-            return cursor.rowcount
+        return await self._db.execute(
+            "UPDATE channels SET paused_reason = NULL, failures = 0 WHERE platform = ? "
+            f"AND workspace = ? AND paused_reason IN ({marks})",
+            (platform, workspace, *reasons),
+        )
 
     # -- sources --------------------------------------------------------------------------
 
@@ -537,9 +541,11 @@ class Store:
         self, source: str, *, error: str | None = None, papers: int = 0, now: datetime | None = None
     ) -> None:
         """Remember the outcome of a fetch, for ``status``."""
-        stamp = to_iso(now or utc_now())
+        stamp = now or utc_now()
         async with self.transaction() as db:
-            await db.execute("INSERT OR IGNORE INTO source_status (source) VALUES (?)", (source,))
+            await db.execute(
+                "INSERT INTO source_status (source) VALUES (?) ON CONFLICT DO NOTHING", (source,)
+            )
             if error is None:
                 await db.execute(
                     "UPDATE source_status SET last_success = ?, papers_seen = ? WHERE source = ?",
@@ -556,9 +562,9 @@ class Store:
         return [
             SourceStatus(
                 source=row["source"],
-                last_success=_maybe_time(row["last_success"]),
+                last_success=_maybe_instant(row["last_success"]),
                 last_error=row["last_error"],
-                last_error_at=_maybe_time(row["last_error_at"]),
+                last_error_at=_maybe_instant(row["last_error_at"]),
                 papers_seen=int(row["papers_seen"]),
             )
             for row in rows
@@ -569,8 +575,7 @@ class Store:
     async def save_slack_installation(self, installation: SlackInstallation) -> None:
         """Save a workspace's bot token, replacing the one it had (an installer left None keeps
         the installer saved before)."""
-        async with self.transaction() as db:
-            await db.execute(_SAVE_INSTALLATION_SQL, _installation_row(installation))
+        await self._db.execute(_SAVE_INSTALLATION_SQL, _installation_row(installation))
 
     async def slack_installation(
         self, enterprise_id: str, team_id: str
@@ -593,12 +598,10 @@ class Store:
 
     async def delete_slack_installation(self, enterprise_id: str, team_id: str) -> int:
         """Forget a workspace's bot token. Returns how many were removed (0 or 1)."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?",
-                (enterprise_id, team_id),
-            )
-            return cursor.rowcount
+        return await self._db.execute(
+            "DELETE FROM slack_installations WHERE enterprise_id = ? AND team_id = ?",
+            (enterprise_id, team_id),
+        )
 
     async def add_oauth_state(self, state: str, expires_at: float, now: float) -> None:
         """Keep a one-time OAuth state until ``expires_at`` (unix seconds); drop expired ones."""
@@ -611,11 +614,12 @@ class Store:
 
     async def consume_oauth_state(self, state: str, now: float) -> bool:
         """Use up an OAuth state; False when it is unknown, used already or expired."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        return (
+            await self._db.execute(
                 "DELETE FROM slack_oauth_states WHERE state = ? AND expires_at >= ?", (state, now)
             )
-            return cursor.rowcount == 1
+            == 1
+        )
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -624,11 +628,10 @@ class Store:
         target = Path(target)
         if target.exists():
             raise StorageError(f"{target} already exists; choose a new file name")
-        await self._db.execute("VACUUM INTO ?", (str(target),))
+        await self._db.backup(target)
 
     async def schema_version(self) -> int:
-        row = await self._fetchone("PRAGMA user_version")
-        return int(row[0]) if row else 0
+        return await self._db.schema_version()
 
     # == team knowledge (issue 12): reading lists, journal club, discussion ===================
     # Kept together at the end of the class so this feature's storage reads as one unit.
@@ -639,42 +642,43 @@ class Store:
         self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
     ) -> bool:
         """Put a paper on the person's reading list. False if it was there already."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO reading_list "
-                "(platform, workspace, user_id, paper_id, saved_at) VALUES (?, ?, ?, ?, ?)",
-                (ref.platform, ref.workspace, user, paper_id, to_iso(now or utc_now())),
+        return (
+            await self._db.execute(
+                "INSERT INTO reading_list (platform, workspace, user_id, paper_id, saved_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (ref.platform, ref.workspace, user, paper_id, now or utc_now()),
             )
-            return cursor.rowcount == 1
+            == 1
+        )
 
     async def unsave_paper(self, ref: ChannelRef, user: str, paper_id: str) -> bool:
         """Take a paper off the person's reading list. False if it was not on it."""
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        return (
+            await self._db.execute(
                 "DELETE FROM reading_list WHERE platform = ? AND workspace = ? AND user_id = ? "
                 "AND paper_id = ?",
                 (ref.platform, ref.workspace, user, paper_id),
             )
-            return cursor.rowcount == 1
+            == 1
+        )
 
     async def mark_read(
         self, ref: ChannelRef, user: str, paper_id: str, now: datetime | None = None
     ) -> tuple[bool, bool]:
         """Mark a paper read, saving it first if needed. Returns (newly saved, already read)."""
-        stamp = to_iso(now or utc_now())
+        stamp = now or utc_now()
         key = (ref.platform, ref.workspace, user, paper_id)
         async with self.transaction() as db:
-            async with db.execute(
+            row = await db.fetchone(
                 "SELECT read_at FROM reading_list WHERE platform = ? AND workspace = ? "
                 "AND user_id = ? AND paper_id = ?",
                 key,
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 await db.execute(
                     "INSERT INTO reading_list "
                     "(platform, workspace, user_id, paper_id, saved_at, read_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (*key, stamp, stamp),
                 )
                 return True, False
@@ -697,8 +701,8 @@ class Store:
         return [
             SavedPaper(
                 row["paper_id"],
-                from_iso(row["saved_at"]),
-                from_iso(row["read_at"]) if row["read_at"] else None,
+                _instant(row["saved_at"]),
+                _maybe_instant(row["read_at"]),
             )
             for row in rows
         ]
@@ -722,37 +726,29 @@ class Store:
         async with self.transaction() as db:
             await db.execute(
                 "DELETE FROM club_claims WHERE channel_id = ? AND paper_id = ? AND present_on < ?",
-                (channel_id, paper_id, today.isoformat()),
+                (channel_id, paper_id, today),
             )
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO club_claims (channel_id, paper_id, presenter, "
-                "presenter_name, present_on, claimed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    channel_id,
-                    paper_id,
-                    presenter,
-                    presenter_name,
-                    present_on.isoformat(),
-                    to_iso(now or utc_now()),
-                ),
+            created = (
+                await db.execute(
+                    "INSERT INTO club_claims (channel_id, paper_id, presenter, presenter_name, "
+                    "present_on, claimed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (channel_id, paper_id, presenter, presenter_name, present_on, now or utc_now()),
+                )
+                == 1
             )
-            created = cursor.rowcount == 1
         claims = await self._club_claims("c.id = ? AND k.paper_id = ?", (channel_id, paper_id))
         return claims[0], created
 
     async def move_presentation(self, claim: ClubClaim, present_on: date) -> None:
         """A presenter picks another day; the reminder follows the new day."""
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE club_claims SET present_on = ?, reminder_status = NULL, "
-                "reminder_at = NULL WHERE id = ?",
-                (present_on.isoformat(), claim.id),
-            )
+        await self._db.execute(
+            "UPDATE club_claims SET present_on = ?, reminder_status = NULL, "
+            "reminder_at = NULL WHERE id = ?",
+            (present_on, claim.id),
+        )
 
     async def cancel_presentation(self, claim: ClubClaim) -> bool:
-        async with self.transaction() as db:
-            cursor = await db.execute("DELETE FROM club_claims WHERE id = ?", (claim.id,))
-            return cursor.rowcount == 1
+        return await self._db.execute("DELETE FROM club_claims WHERE id = ?", (claim.id,)) == 1
 
     async def club_claim(self, ref: ChannelRef, paper_id: str) -> ClubClaim | None:
         claims = await self._club_claims(
@@ -768,8 +764,7 @@ class Store:
         return await self._club_claims(
             "c.platform = ? AND c.workspace = ? AND c.channel = ? AND k.present_on >= ? "
             "AND k.present_on <= ?",
-            (ref.platform, ref.workspace, ref.channel, first.isoformat(),
-             (last or date.max).isoformat()),
+            (ref.platform, ref.workspace, ref.channel, first, last or date.max),
         )  # fmt: skip
 
     async def club_reminders_pending(
@@ -781,35 +776,36 @@ class Store:
             f"SELECT {_CLAIM_COLUMNS}, c.timezone, c.digest_time FROM club_claims k "
             "JOIN channels c ON c.id = k.channel_id WHERE k.reminder_status IS NULL "
             "AND k.present_on >= ? AND k.present_on <= ? ORDER BY k.present_on, k.id",
-            (first.isoformat(), last.isoformat()),
+            (first, last),
         )
-        return [(_claim(row), row["timezone"], row["digest_time"]) for row in rows]
+        return [
+            (_claim(row), row["timezone"], f"{_clock(row['digest_time']):%H:%M}") for row in rows
+        ]
 
     async def claim_reminder(self, claim_id: int, now: datetime) -> bool:
         """Take the right to send a claim's reminder; False if it was already taken."""
-        async with self._write_lock:  # one statement: SQLite makes it atomic by itself
-            cursor = await self._db.execute(
+        return (
+            await self._db.execute(
                 "UPDATE club_claims SET reminder_status = 'claimed', reminder_at = ? "
                 "WHERE id = ? AND reminder_status IS NULL",
-                (to_iso(now), claim_id),
+                (now, claim_id),
             )
-            return cursor.rowcount == 1
+            == 1
+        )
 
     async def finish_reminder(self, claim_id: int, status: str, now: datetime) -> None:
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE club_claims SET reminder_status = ?, reminder_at = ? WHERE id = ?",
-                (status, to_iso(now), claim_id),
-            )
+        await self._db.execute(
+            "UPDATE club_claims SET reminder_status = ?, reminder_at = ? WHERE id = ?",
+            (status, now, claim_id),
+        )
 
     async def release_reminder(self, claim_id: int) -> None:
         """Give a reminder claim back when the message certainly did not go out."""
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE club_claims SET reminder_status = NULL, reminder_at = NULL "
-                "WHERE id = ? AND reminder_status = 'claimed'",
-                (claim_id,),
-            )
+        await self._db.execute(
+            "UPDATE club_claims SET reminder_status = NULL, reminder_at = NULL "
+            "WHERE id = ? AND reminder_status = 'claimed'",
+            (claim_id,),
+        )
 
     async def _club_claims(self, where: str, params: Sequence[Any]) -> list[ClubClaim]:
         rows = await self._fetchall(
@@ -825,14 +821,14 @@ class Store:
         self, ref: ChannelRef, message_key: str, paper_id: str, now: datetime | None = None
     ) -> None:
         """Note that a posted message shows one paper, so replies under it count for it."""
-        async with self.transaction() as db:
-            await db.execute(
-                "INSERT OR REPLACE INTO paper_messages "
-                "(platform, workspace, message_key, channel, paper_id, posted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (ref.platform, ref.workspace, message_key, ref.channel, paper_id,
-                 to_iso(now or utc_now())),
-            )  # fmt: skip
+        await self._db.execute(
+            "INSERT INTO paper_messages "
+            "(platform, workspace, message_key, channel, paper_id, posted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace, message_key) DO UPDATE "
+            "SET channel = excluded.channel, paper_id = excluded.paper_id, "
+            "posted_at = excluded.posted_at",
+            (ref.platform, ref.workspace, message_key, ref.channel, paper_id, now or utc_now()),
+        )
 
     async def record_reply(
         self,
@@ -858,15 +854,15 @@ class Store:
             paper_id = row[0] if row else None
         if paper_id is None:
             return None
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO discussion_replies "
-                "(platform, workspace, channel, paper_id, user_id, reply_key, replied_at) "
-                "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM papers WHERE id = ?)",
-                (ref.platform, ref.workspace, ref.channel, paper_id, user, reply_key,
-                 to_iso(now or utc_now()), paper_id),
-            )  # fmt: skip
-            return paper_id if cursor.rowcount == 1 else None
+        counted = await self._db.execute(
+            "INSERT INTO discussion_replies "
+            "(platform, workspace, channel, paper_id, user_id, reply_key, replied_at) "
+            "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM papers WHERE id = ?) "
+            "ON CONFLICT DO NOTHING",
+            (ref.platform, ref.workspace, ref.channel, paper_id, user, reply_key,
+             now or utc_now(), paper_id),
+        )  # fmt: skip
+        return paper_id if counted == 1 else None
 
     async def most_discussed(
         self, ref: ChannelRef, since: datetime, limit: int = 1
@@ -876,47 +872,54 @@ class Store:
             "SELECT paper_id, COUNT(*) AS n, MAX(replied_at) AS latest FROM discussion_replies "
             "WHERE platform = ? AND workspace = ? AND replied_at >= ? "
             "GROUP BY paper_id ORDER BY n DESC, latest DESC LIMIT ?",
-            (ref.platform, ref.workspace, to_iso(since), limit),
+            (ref.platform, ref.workspace, since, limit),
         )
         return [(row[0], int(row[1])) for row in rows]
 
 
 # A newer version's text wins; at the same version arXiv's own record wins over a copy (HF).
+# Written in the SQL SQLite and PostgreSQL share: CASE for MAX/MIN of two values, the table's
+# name on the stored row's columns, `IS DISTINCT FROM` for comparisons with NULL.
 _TAKES_TEXT = (
-    "(excluded.version > version OR (excluded.version = version AND excluded.sources & 2))"
+    "(excluded.version > papers.version OR (excluded.version = papers.version "
+    "AND (excluded.sources & 2) != 0))"
 )
 _UPSERT_SQL = f"""
 INSERT INTO papers ({_PAPER_COLUMNS}, change_seq)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
-    title = CASE WHEN {_TAKES_TEXT} THEN excluded.title ELSE title END,
-    abstract = CASE WHEN {_TAKES_TEXT} THEN excluded.abstract ELSE abstract END,
-    authors = CASE WHEN {_TAKES_TEXT} THEN excluded.authors ELSE authors END,
+    title = CASE WHEN {_TAKES_TEXT} THEN excluded.title ELSE papers.title END,
+    abstract = CASE WHEN {_TAKES_TEXT} THEN excluded.abstract ELSE papers.abstract END,
+    authors = CASE WHEN {_TAKES_TEXT} THEN excluded.authors ELSE papers.authors END,
     categories = CASE WHEN excluded.categories != '[]' THEN excluded.categories
-                      ELSE categories END,
-    version = MAX(version, excluded.version),
-    published = MIN(published, excluded.published),
-    hf_upvotes = CASE WHEN excluded.on_hf THEN excluded.hf_upvotes ELSE hf_upvotes END,
-    on_hf = MAX(on_hf, excluded.on_hf),
-    code_url = COALESCE(excluded.code_url, code_url),
-    sources = sources | excluded.sources,
-    ai_summary = COALESCE(excluded.ai_summary, ai_summary),
-    github_stars = COALESCE(excluded.github_stars, github_stars),
+                      ELSE papers.categories END,
+    version = CASE WHEN excluded.version > papers.version THEN excluded.version
+                   ELSE papers.version END,
+    published = CASE WHEN excluded.published < papers.published THEN excluded.published
+                     ELSE papers.published END,
+    hf_upvotes = CASE WHEN excluded.on_hf THEN excluded.hf_upvotes ELSE papers.hf_upvotes END,
+    on_hf = (papers.on_hf OR excluded.on_hf),
+    code_url = COALESCE(excluded.code_url, papers.code_url),
+    sources = papers.sources | excluded.sources,
+    ai_summary = COALESCE(excluded.ai_summary, papers.ai_summary),
+    github_stars = COALESCE(excluded.github_stars, papers.github_stars),
     change_seq = excluded.change_seq
-WHERE excluded.version > version
-   OR (excluded.on_hf AND excluded.hf_upvotes != hf_upvotes)
-   OR (excluded.sources | sources) != sources
-   OR (excluded.code_url IS NOT NULL AND excluded.code_url IS NOT code_url)
-   OR (excluded.ai_summary IS NOT NULL AND excluded.ai_summary IS NOT ai_summary)
-   OR (excluded.github_stars IS NOT NULL AND excluded.github_stars IS NOT github_stars)
-   OR (categories = '[]' AND excluded.categories != '[]')
-   OR (excluded.version = version AND excluded.sources & 2
-       AND (excluded.title != title OR excluded.abstract != abstract
-            OR excluded.authors != authors))
+WHERE excluded.version > papers.version
+   OR (excluded.on_hf AND excluded.hf_upvotes != papers.hf_upvotes)
+   OR (excluded.sources | papers.sources) != papers.sources
+   OR (excluded.code_url IS NOT NULL AND excluded.code_url IS DISTINCT FROM papers.code_url)
+   OR (excluded.ai_summary IS NOT NULL
+       AND excluded.ai_summary IS DISTINCT FROM papers.ai_summary)
+   OR (excluded.github_stars IS NOT NULL
+       AND excluded.github_stars IS DISTINCT FROM papers.github_stars)
+   OR (papers.categories = '[]' AND excluded.categories != '[]')
+   OR (excluded.version = papers.version AND (excluded.sources & 2) != 0
+       AND (excluded.title != papers.title OR excluded.abstract != papers.abstract
+            OR excluded.authors != papers.authors))
 """
 
 
-def _paper_row(paper: Paper, seen: str, seq: int) -> tuple[Any, ...]:
+def _paper_row(paper: Paper, seen: datetime, seq: int) -> tuple[Any, ...]:
     sources = 0
     for name in paper.sources:
         sources |= SOURCE_BITS.get(name, 0)
@@ -925,35 +928,35 @@ def _paper_row(paper: Paper, seen: str, seq: int) -> tuple[Any, ...]:
         paper.version,
         paper.title,
         paper.abstract,
-        json.dumps(list(paper.authors), ensure_ascii=False),
-        json.dumps(list(paper.categories)),
-        to_iso(paper.published),
+        list(paper.authors),
+        list(paper.categories),
+        paper.published,
         paper.hf_upvotes,
-        int(paper.on_hf),
+        paper.on_hf,
         paper.code_url,
         sources,
-        to_iso(paper.first_seen) if paper.first_seen else seen,
+        paper.first_seen or seen,
         paper.ai_summary,
         paper.github_stars,
         seq,
     )
 
 
-def _paper(row: sqlite3.Row) -> Paper:
+def _paper(row: Row) -> Paper:
     bits = int(row["sources"])
     return Paper(
         id=row["id"],
         version=int(row["version"]),
         title=row["title"],
         abstract=row["abstract"],
-        authors=tuple(json.loads(row["authors"])),
-        categories=tuple(json.loads(row["categories"])),
-        published=from_iso(row["published"]),
+        authors=_names(row["authors"]),
+        categories=_names(row["categories"]),
+        published=_instant(row["published"]),
         hf_upvotes=int(row["hf_upvotes"]),
         on_hf=bool(row["on_hf"]),
         code_url=row["code_url"],
         sources=frozenset(name for name, bit in SOURCE_BITS.items() if bits & bit),
-        first_seen=from_iso(row["first_seen"]),
+        first_seen=_instant(row["first_seen"]),
         ai_summary=row["ai_summary"],
         github_stars=row["github_stars"],
     )
@@ -966,38 +969,33 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _claim(row: sqlite3.Row) -> ClubClaim:
+def _claim(row: Row) -> ClubClaim:
     return ClubClaim(
         id=int(row["id"]),
         channel=ChannelRef(row["platform"], row["workspace"], row["channel"]),
         paper_id=row["paper_id"],
         presenter=row["presenter"],
-        present_on=date.fromisoformat(row["present_on"]),
-        claimed_at=from_iso(row["claimed_at"]),
+        present_on=_day(row["present_on"]),
+        claimed_at=_instant(row["claimed_at"]),
         reminder_status=row["reminder_status"],
         presenter_name=row["presenter_name"],
     )
 
 
-def _channel_settings(row: sqlite3.Row) -> ChannelSettings:
-    hour, minute = (int(part) for part in str(row["digest_time"]).split(":"))
+def _channel_settings(row: Row) -> ChannelSettings:
     return ChannelSettings(
         id=int(row["id"]),
         ref=ChannelRef(row["platform"], row["workspace"], row["channel"]),
         schedule=ChannelSchedule(
-            time(hour, minute), row["timezone"], row["digest_days"], int(row["weekly_day"])
+            _clock(row["digest_time"]), row["timezone"], row["digest_days"], int(row["weekly_day"])
         ),
         schedule_set=bool(row["schedule_set"]),
         top_n=int(row["top_n"]),
         quiet_notice=bool(row["quiet_notice"]),
         paused_reason=row["paused_reason"],
         failures=int(row["failures"]),
-        created_at=from_iso(row["created_at"]),
+        created_at=_instant(row["created_at"]),
     )
-
-
-def _maybe_time(text: str | None) -> datetime | None:
-    return from_iso(text) if text else None
 
 
 _INSTALLATION_COLUMNS = (
@@ -1015,7 +1013,7 @@ ON CONFLICT (enterprise_id, team_id) DO UPDATE SET
     bot_scopes = excluded.bot_scopes, bot_refresh_token = excluded.bot_refresh_token,
     bot_token_expires_at = excluded.bot_token_expires_at,
     is_enterprise_install = excluded.is_enterprise_install,
-    installer_user_id = COALESCE(excluded.installer_user_id, installer_user_id),
+    installer_user_id = COALESCE(excluded.installer_user_id, slack_installations.installer_user_id),
     installed_at = excluded.installed_at
 """
 
@@ -1025,11 +1023,11 @@ def _installation_row(installation: SlackInstallation) -> tuple[Any, ...]:
     return (
         i.enterprise_id, i.team_id, i.bot_token, i.bot_id, i.bot_user_id, i.installed_at,
         i.app_id, i.enterprise_name, i.team_name, ",".join(i.bot_scopes), i.bot_refresh_token,
-        i.bot_token_expires_at, int(i.is_enterprise_install), i.installer_user_id,
+        i.bot_token_expires_at, i.is_enterprise_install, i.installer_user_id,
     )  # fmt: skip
 
 
-def _installation(row: sqlite3.Row) -> SlackInstallation:
+def _installation(row: Row) -> SlackInstallation:
     return SlackInstallation(
         enterprise_id=row["enterprise_id"],
         team_id=row["team_id"],
@@ -1048,78 +1046,30 @@ def _installation(row: sqlite3.Row) -> SlackInstallation:
     )
 
 
-def _subscription(row: sqlite3.Row, ref: ChannelRef) -> Subscription:
+def _subscription(row: Row, ref: ChannelRef) -> Subscription:
     return Subscription(
         id=int(row["id"]),
         channel=ref,
         query=row["query"],
         created_by=row["created_by"],
-        created_at=from_iso(row["created_at"]),
+        created_at=_instant(row["created_at"]),
     )
 
 
-async def _next_change_seq(db: aiosqlite.Connection) -> int:
-    async with db.execute("SELECT COALESCE(MAX(change_seq), 0) + 1 FROM papers") as cursor:
-        row = await cursor.fetchone()
+async def _next_change_seq(db: Transaction) -> int:
+    row = await db.fetchone("SELECT COALESCE(MAX(change_seq), 0) + 1 FROM papers")
     return int(row[0]) if row else 1
 
 
-async def _existing_ids(db: aiosqlite.Connection, ids: list[str]) -> set[str]:
+async def _existing_ids(db: Transaction, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(ids, 500):
         marks = ",".join("?" * len(chunk))
-        async with db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk) as cursor:
-            found.update(row[0] for row in await cursor.fetchall())
+        rows = await db.fetchall(f"SELECT id FROM papers WHERE id IN ({marks})", chunk)
+        found.update(row[0] for row in rows)
     return found
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-async def _user_version(db: aiosqlite.Connection) -> int:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
-async def _refuse_newer_schema(db: aiosqlite.Connection, path: Path) -> None:
-    current = await _user_version(db)
-    newest = migrations()[-1][0]
-    if current > newest:
-        raise StorageError(
-            f"{path} was written by a newer Paperboy (schema version {current}; this version "
-            f"knows up to {newest}). Upgrade Paperboy; the database was left untouched."
-        )
-
-
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
-    current = await _user_version(db)
-    for version, sql in migrations():
-        if version <= current:
-            continue
-        log.info("migrating %s to schema version %d", path, version)
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-            for statement in _statements(sql):
-                await db.execute(statement)
-            await db.execute(f"PRAGMA user_version = {version:d}")
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (so they all run in one transaction)."""
-    statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip() and not buffer.strip().startswith("--"):
-        statements.append(buffer.strip())
-    return statements

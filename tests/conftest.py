@@ -17,7 +17,7 @@ from bot.storage import Store
 from tests.papers import NOW, seed_papers
 
 # Fake Hugging Face and arXiv servers (``paper_server``, ``http_client``) for every test.
-pytest_plugins = ["tests.fakes.paper_servers"]
+pytest_plugins = ["tests.fakes.paper_servers", "tests.fakes.postgres"]
 
 GENERAL = ChannelRef("console", "team-a", "general")
 
@@ -28,13 +28,54 @@ Chat = Callable[..., Awaitable[str]]
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's tokens or settings."""
     for name in list(os.environ):
-        if name.startswith(("PAPERBOY_", "SLACK_", "DISCORD_")):
+        if name.startswith(("PAPERBOY_", "SLACK_", "DISCORD_", "DATABASE_URL")):
             monkeypatch.delenv(name)
 
 
+# These modules run each test on both backends; the rest on SQLite (the default), so the suite
+# stays fast. A test that is about SQLite itself is marked ``sqlite_only``.
+BOTH_BACKENDS = {
+    "test_storage",
+    "test_delivery",
+    "test_scheduling",
+    "test_commands",
+    "test_jobs",
+    "test_reading_list",
+    "test_club",
+    "test_discussion",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: a test of the SQLite backend itself")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if (
+        "backend" in metafunc.fixturenames
+        and module in BOTH_BACKENDS
+        and not metafunc.definition.get_closest_marker("sqlite_only")
+    ):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "paperboy.db")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """Where the test's store lives: a SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return tmp_path / "paperboy.db"
+    return str(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+async def store(database: Path | str) -> AsyncIterator[Store]:
+    opened = await Store.open(database)
     yield opened
     await opened.close()
 

@@ -119,7 +119,7 @@ async def test_the_display_name_is_used_when_the_platform_gives_one(bot: Paperbo
 
 async def test_claims_survive_a_restart(bot: Paperboy, chat: Chat) -> None:
     await chat(f"present {paper(2).id}")
-    reopened = await Store.open(bot.store.path)
+    reopened = await Store.open(bot.store.location)
     try:
         claims = await reopened.club_schedule(GENERAL, NOW.date())
         assert [(c.paper_id, c.presenter) for c in claims] == [(paper(2).id, "alice")]
@@ -190,7 +190,7 @@ async def test_the_presenter_gets_one_direct_message_the_day_before(
     assert isinstance(reply, Notice)
     assert "tomorrow (Mon 30 Nov) you present “Tutel" in reply.text
     # A restart (a fresh store on the same file) does not send it again.
-    reopened = await Store.open(bot.store.path)
+    reopened = await Store.open(bot.store.location)
     try:
         await ClubReminders(reopened, {"console": poster}).run_due(sunday_9am + timedelta(hours=1))
     finally:

@@ -47,3 +47,18 @@ def test_secrets_never_show_in_repr_or_logs(caplog: pytest.LogCaptureFixture) ->
     assert "very-secret" not in caplog.text and "discord-secret" not in caplog.text
     assert settings.slack_bot_token is not None
     assert settings.slack_bot_token.value == "xoxb-very-secret"
+
+
+def test_database_url_selects_postgresql_and_stays_secret() -> None:
+    url = "postgresql://paperboy:hunter2@db.internal:5432/paperboy"
+    settings = Settings.from_environ({"DATABASE_URL": url, "PAPERBOY_DB": "x.db"}, env_file=None)
+
+    assert settings.database == url
+    assert "hunter2" not in repr(settings)
+    assert Settings.from_environ({"PAPERBOY_DB": "x.db"}, env_file=None).database == Path("x.db")
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a postgresql:// URL") as error:
+        Settings.from_environ({"DATABASE_URL": "mysql://u:hunter2@h/db"}, env_file=None)
+    assert "hunter2" not in str(error.value)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.database import SqliteDatabase
 from bot.models import ChannelRef
 from bot.records import SlackInstallation
 from bot.scheduling import ChannelSchedule
@@ -18,11 +19,11 @@ TEAM_A = ChannelRef("slack", "T-A", "C1")
 TEAM_B = ChannelRef("slack", "T-B", "C1")
 
 
+@pytest.mark.sqlite_only
 async def test_new_database_uses_wal_foreign_keys_and_latest_schema(store: Store) -> None:
-    async with store._db.execute("PRAGMA journal_mode") as cursor:
-        assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
-    async with store._db.execute("PRAGMA foreign_keys") as cursor:
-        assert (await cursor.fetchone())[0] == 1  # type: ignore[index]
+    assert isinstance(store.database, SqliteDatabase)
+    assert await store.database.pragma("journal_mode") == "wal"
+    assert await store.database.pragma("foreign_keys") == 1
     assert await store.schema_version() == migrations()[-1][0]
 
 
@@ -118,6 +119,7 @@ async def test_workspaces_never_see_each_others_votes_topics_or_shares(store: St
     assert len(await store.shares_since(TEAM_A, NOW.replace(year=2000))) == 1
 
 
+@pytest.mark.sqlite_only
 async def test_backup_is_a_consistent_copy_while_the_store_is_open(
     store: Store, tmp_path: Path
 ) -> None:

@@ -7,7 +7,6 @@ never pass on SQLite alone.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -16,21 +15,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-# Read at import: the suite's autouse fixture clears PAPERBOY_* before every test.
-ADMIN_URL = os.environ.get("PAPERBOY_TEST_DATABASE_URL", "")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require_cluster() -> str:
-    if ADMIN_URL:
-        return ADMIN_URL
-    if IN_CI:
-        pytest.fail(
-            "CI=true but PAPERBOY_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in "
-            "CI (.ci/run starts a cluster with scripts/pg-cluster)",
-            pytrace=False,
-        )
-    pytest.skip("no PostgreSQL: set PAPERBOY_TEST_DATABASE_URL (scripts/pg-cluster start DIR)")
+from tests.fakes.postgres import require_cluster
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ async def _tables(url: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+NEWEST = migrations()[-1].version
+
+
 def _sqlite_versions() -> list[int]:
     return sorted(
         int(entry.name.split("_", 1)[0])
@@ -50,12 +53,13 @@ def test_each_sqlite_schema_version_has_a_postgresql_migration() -> None:
 async def test_a_fresh_database_gets_every_version(pg_url: str) -> None:
     report = await migrate(pg_url)
 
-    assert report.applied == (1, 2, 3)
-    assert report.version == 3
+    assert report.applied == (1, 2, 3, 4)
+    assert report.version == 4
     assert await _rows(pg_url, "SELECT version FROM schema_version ORDER BY version") == [
         (1,),
         (2,),
         (3,),
+        (4,),
     ]
     assert (await migrate(pg_url)).applied == ()
 
@@ -78,15 +82,11 @@ async def test_postgresql_has_every_sqlite_table_and_column(pg_url: str) -> None
 async def test_ten_workers_starting_at_once_migrate_once(pg_url: str) -> None:
     reports = await asyncio.gather(*(migrate(pg_url) for _ in range(10)))
 
-    assert sorted(report.applied for report in reports) == [()] * 9 + [(1, 2, 3)]
-    assert {report.version for report in reports} == {3}
+    assert sorted(report.applied for report in reports) == [()] * 9 + [(1, 2, 3, 4)]
+    assert {report.version for report in reports} == {4}
     assert await _rows(
         pg_url, "SELECT version, COUNT(*) FROM schema_version GROUP BY 1 ORDER BY 1"
-    ) == [
-        (1, 1),
-        (2, 1),
-        (3, 1),
-    ]
+    ) == [(version, 1) for version in range(1, NEWEST + 1)]
 
 
 async def test_an_older_database_gets_only_what_it_lacks_and_keeps_its_data(pg_url: str) -> None:
@@ -97,7 +97,7 @@ async def test_an_older_database_gets_only_what_it_lacks_and_keeps_its_data(pg_u
             "VALUES ('slack', 'T1', 'C1', now())"
         )
 
-    assert (await migrate(pg_url)).applied == (2, 3)
+    assert (await migrate(pg_url)).applied == (2, 3, 4)
     assert await _rows(pg_url, "SELECT channel FROM channels") == [("C1",)]
     assert "slack_installations" in await _tables(pg_url)
 
@@ -106,24 +106,25 @@ async def test_a_newer_schema_is_refused_and_left_untouched(pg_url: str) -> None
     await migrate(pg_url)
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
         await conn.execute(
-            "INSERT INTO schema_version (version, name) VALUES (4, '0004_later.sql')"
+            "INSERT INTO schema_version (version, name) VALUES (%s, 'later.sql')", (NEWEST + 1,)
         )
     before = (await _tables(pg_url), await _rows(pg_url, "SELECT * FROM schema_version"))
 
-    with pytest.raises(MigrationError, match=r"newer Paperboy \(schema version 4; .* up to 3\)"):
+    newer = rf"newer Paperboy \(schema version {NEWEST + 1}; .* up to {NEWEST}\)"
+    with pytest.raises(MigrationError, match=newer):
         await migrate(pg_url)
 
     assert (await _tables(pg_url), await _rows(pg_url, "SELECT * FROM schema_version")) == before
 
 
 async def test_a_failing_migration_is_rolled_back_whole(pg_url: str) -> None:
-    broken = Migration(4, "0004_broken.sql", "CREATE TABLE half_done (x int);\nSELECT nope();")
+    broken = Migration(NEWEST + 1, "broken.sql", "CREATE TABLE half_done (x int);\nSELECT nope();")
 
-    with pytest.raises(MigrationError, match=r"0004_broken\.sql failed and was rolled back"):
+    with pytest.raises(MigrationError, match=r"broken\.sql failed and was rolled back"):
         await migrate(pg_url, shipped=[*migrations(), broken])
 
     assert "half_done" not in await _tables(pg_url)
-    assert await _rows(pg_url, "SELECT MAX(version) FROM schema_version") == [(3,)]
+    assert await _rows(pg_url, "SELECT MAX(version) FROM schema_version") == [(NEWEST,)]
 
 
 async def test_a_stuck_migrator_is_reported_not_waited_for_forever(pg_url: str) -> None:

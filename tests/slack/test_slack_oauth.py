@@ -80,8 +80,7 @@ async def install(slack: Workspace) -> aiohttp.ClientResponse:
 
 async def installed_tokens(store: Store) -> dict[str, str]:
     async with store.transaction() as db:
-        cursor = await db.execute("SELECT team_id, bot_token FROM slack_installations")
-        rows = await cursor.fetchall()
+        rows = await db.fetchall("SELECT team_id, bot_token FROM slack_installations")
     return {row[0]: row[1] for row in rows}
 
 
