@@ -198,8 +198,11 @@ class Paperboy:
                 f"Showing {len(cards)} of {page.total}. Narrow it with more words, "
                 '`"a phrase"`, `cat:` or `since:`.'
             )
+        title = f"Results for {query}"
+        if not page.all_terms_matched and cards:
+            title = f"No paper has all of: {', '.join(page.terms)}; closest matches:"
         return PaperList(
-            f"Results for {query}",
+            title,
             cards,
             total=page.total,
             empty_text=f"No papers match {query}. Try fewer or broader words.",
