@@ -466,8 +466,8 @@ def test_any_text_searches_or_fails_with_query_error(text: str) -> None:
 
 TEX = paper(
     "0704.0001",
-    "Schr\\\"odinger operators with $\\alpha$-stable noise",
-    "We study \\emph{robust} estimates for $O(n^2)$ solvers of the Schr\\\"odinger equation and "
+    'Schr\\"odinger operators with $\\alpha$-stable noise',
+    'We study \\emph{robust} estimates for $O(n^2)$ solvers of the Schr\\"odinger equation and '
     "compare \\textbf{pre-training} of CNNs on GPUs with LLMs.",
     ("Ana Pérez",),
     "2007-04-02",
@@ -520,7 +520,7 @@ def test_snippet_marks_the_words_as_written_around_tex(spelled: SearchIndex) -> 
     marked = hit.snippet.marked("[", "]")
     assert "\\emph{[robust]}" in marked
     assert "\\textbf{[pre-training]}" in marked
-    assert "[Schr\\\"odinger]" in marked
+    assert '[Schr\\"odinger]' in marked
     assert "with [LLMs]." in marked
 
 
