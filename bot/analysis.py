@@ -37,19 +37,21 @@ _KEPT_COMMANDS = frozenset(
         *str.split("sum prod int LaTeX TeX"),
     ]
 )
-_TEX_COMMAND = r"\\(?P<command>[A-Za-z]+)"
 # \"o, \'{e}, \H{o}, \c{c} … : the accent goes, the letter stays (ascii_fold would drop it anyway).
 # Letter accents (\c, \v …) need a brace or a space, or "\cite" would read as "\c" + "ite".
-_TEX_ACCENT = r"""\\(?:[`'^"~=.]\s*\{?|[uvHcdbkr](?:\s+|\{))(?P<accented>[A-Za-z])\}?"""
-# An acronym's plural: two or more capitals (digits may follow the first) and a lowercase "s".
-_ACRONYM_PLURAL = r"\b(?P<acronym>[A-Z][A-Z0-9]*[A-Z])s\b"
-# Words joined by hyphens, each part a run of letters or digits: pre-training, GPT-4, k-means.
-_COMPOUND = r"\b(?P<compound>[^\W_]+(?:-[^\W_]+)+)\b"
-_EDITS = re.compile("|".join((_TEX_ACCENT, _TEX_COMMAND, _ACRONYM_PLURAL, _COMPOUND)))
+_TEX = re.compile(
+    r"""\\(?:[`'^"~=.]\s*\{?|[uvHcdbkr](?:\s+|\{))(?P<accented>[A-Za-z])\}?"""
+    r"|\\(?P<command>[A-Za-z]+)"
+)
+# Scanning a whole abstract with a complex regex costs more than indexing it, so edits are found
+# from cheap anchors instead: a backslash (TeX), a capital and an "s" ending a word (plural
+# acronyms), a hyphen (compounds); Python checks the few places found.
+_CAPITAL_S = re.compile(r"[A-Z]s\b")
+
 # A query word typed in lowercase: "llms", "cnns", "rnns". No vowel before the "s" means it is
 # not an English word the stemmer knows how to handle ("bus", "gas" keep their "s").
-_AFTER_ALL = 1 << 62  # sorts after any real offset in a tuple comparison
 _LOWER_ACRONYM_PLURAL = re.compile(r"\b(?P<acronym>[b-df-hj-np-tv-xz0-9]{2,7})s\b")
+_AFTER_ALL = 1 << 62  # sorts after any real offset in a tuple comparison
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,30 +90,30 @@ def normalize(text: str, *, joined: Joined = "end") -> Normalized:
     compound instead, for highlighting, where positions do not matter but offsets do; ``"none"``
     leaves them out (phrases in queries, which must line up with the original positions).
     """
+    found = [*_tex_edits(text), *_acronym_edits(text)]
+    compounds = _compounds(text)
+    if joined == "inline":
+        found += [
+            (start, end, f"{text[start:end]} {joined_form}")
+            for start, end, joined_form in compounds
+        ]
+    if not found and (joined != "end" or not compounds):
+        return Normalized(text)
     pieces: list[str] = []
     edits: list[tuple[int, int, int, int]] = []
-    tail: list[str] = []
     written = copied = 0
-    for match in _EDITS.finditer(text):
-        replacement = _replacement(match, inline=joined == "inline")
-        if replacement is None:
-            continue
-        if match.group("compound") and joined != "inline":
-            if joined == "end":
-                tail.append(replacement)
-            continue
-        between = text[copied : match.start()]
-        pieces.append(between)
-        written += len(between)
+    for start, end, replacement in sorted(found):
+        if start < copied:
+            continue  # inside an earlier edit ("CNNs-based" is one compound)
+        pieces.append(text[copied:start])
+        written += start - copied
         pieces.append(replacement)
-        edits.append((written, written + len(replacement), match.start(), match.end()))
+        edits.append((written, written + len(replacement), start, end))
         written += len(replacement)
-        copied = match.end()
-    if not edits and not tail:
-        return Normalized(text)
+        copied = end
     pieces.append(text[copied:])
-    if tail:
-        pieces += ["\n", " ".join(tail)]
+    if joined == "end" and compounds:
+        pieces += ["\n", " ".join(joined_form for _, _, joined_form in compounds)]
     return Normalized("".join(pieces), tuple(edits))
 
 
@@ -123,20 +125,59 @@ def normalize_query(text: str) -> str:
 
 def joined_compounds(text: str) -> list[str]:
     """The joined spelling of each hyphenated compound: "pre-training" → "pretraining"."""
-    return [
-        m.group("compound").replace("-", "") for m in _EDITS.finditer(text) if m.group("compound")
-    ]
+    return [joined_form for _, _, joined_form in _compounds(text)]
 
 
-def _replacement(match: re.Match[str], *, inline: bool) -> str | None:
-    if accented := match.group("accented"):
-        return accented
-    if command := match.group("command"):
-        if command in _KEPT_COMMANDS:
-            return None
-        return " "  # a space, so "n\times m" does not become "nm"
-    if acronym := match.group("acronym"):
-        return acronym + " "  # same length: later offsets need no shift
-    compound = match.group("compound")
-    joined = compound.replace("-", "")
-    return f"{compound} {joined}" if inline else joined
+def _tex_edits(text: str) -> list[tuple[int, int, str]]:
+    if "\\" not in text:
+        return []
+    edits = []
+    for match in _TEX.finditer(text):
+        if accented := match.group("accented"):
+            edits.append((match.start(), match.end(), accented))
+        elif match.group("command") not in _KEPT_COMMANDS:
+            # A space, so "n\times m" does not become "nm".
+            edits.append((match.start(), match.end(), " "))
+    return edits
+
+
+def _acronym_edits(text: str) -> list[tuple[int, int, str]]:
+    """Plural acronyms: two or more capitals (digits may follow the first) and a lowercase "s";
+    the "s" becomes a space, so later offsets need no shift."""
+    edits = []
+    for match in _CAPITAL_S.finditer(text):
+        end = match.end() - 1  # where the "s" is
+        start = end - 1
+        while start > 0 and (text[start - 1].isupper() or text[start - 1].isdigit()):
+            start -= 1
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            continue  # "ResNets": not an acronym
+        if end - start >= 2 and text[start].isupper():
+            # The edit takes in the last capital, so a span ending after it ends after the s.
+            edits.append((end - 1, end + 1, text[end - 1] + " "))
+    return edits
+
+
+def _compounds(text: str) -> list[tuple[int, int, str]]:
+    """Words joined by hyphens, each part letters or digits (pre-training, GPT-4, k-means):
+    their span and their joined form."""
+    if "-" not in text:
+        return []
+    found: list[tuple[int, int, str]] = []
+    hyphen = text.find("-")
+    while hyphen != -1:
+        if _joins(text, hyphen) and not (found and hyphen < found[-1][1]):
+            start = end = hyphen
+            while start > 0 and text[start - 1].isalnum():
+                start -= 1
+            while end < len(text) and (
+                text[end].isalnum() or (text[end] == "-" and _joins(text, end))
+            ):
+                end += 1
+            found.append((start, end, text[start:end].replace("-", "")))
+        hyphen = text.find("-", hyphen + 1)
+    return found
+
+
+def _joins(text: str, hyphen: int) -> bool:
+    return 0 < hyphen < len(text) - 1 and text[hyphen - 1].isalnum() and text[hyphen + 1].isalnum()
