@@ -47,6 +47,7 @@ _TEX = re.compile(
 # from cheap anchors instead: a backslash (TeX), a capital and an "s" ending a word (plural
 # acronyms), a hyphen (compounds); Python checks the few places found.
 _CAPITAL_S = re.compile(r"[A-Z]s\b")
+_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 # A query word typed in lowercase: "llms", "cnns", "rnns". No vowel before the "s" means it is
 # not an English word the stemmer knows how to handle ("bus", "gas" keep their "s").
@@ -164,20 +165,14 @@ def _compounds(text: str) -> list[tuple[int, int, str]]:
     if "-" not in text:
         return []
     found: list[tuple[int, int, str]] = []
-    hyphen = text.find("-")
-    while hyphen != -1:
-        if _joins(text, hyphen) and not (found and hyphen < found[-1][1]):
-            start = end = hyphen
-            while start > 0 and text[start - 1].isalnum():
-                start -= 1
-            while end < len(text) and (
-                text[end].isalnum() or (text[end] == "-" and _joins(text, end))
-            ):
-                end += 1
-            found.append((start, end, text[start:end].replace("-", "")))
-        hyphen = text.find("-", hyphen + 1)
+    at = 0
+    # Splitting on spaces is fast; only the few pieces with a hyphen meet the regex.
+    for piece in text.split():
+        if "-" not in piece:
+            continue
+        at = text.find(piece, at)
+        for match in _COMPOUND.finditer(piece):
+            compound = match.group()
+            found.append((at + match.start(), at + match.end(), compound.replace("-", "")))
+        at += len(piece)
     return found
-
-
-def _joins(text: str, hyphen: int) -> bool:
-    return 0 < hyphen < len(text) - 1 and text[hyphen - 1].isalnum() and text[hyphen + 1].isalnum()
