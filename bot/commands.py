@@ -231,7 +231,8 @@ def _unknown_command(name: str) -> str:
 async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
     lines = tuple(f"`/papers {spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
     query_help = (
-        'Search and topics understand: words (all must match), `"exact phrase"`, `-exclude`, '
+        'Search and topics understand: words (search puts papers with all of them first; topics '
+        'need all), `"exact phrase"`, `-exclude`, '
         "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
     )
     return Notice("Paperboy brings research papers to this channel.", lines=(*lines, query_help))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ SCHEMA_VERSION = 2
 TEXT_ANALYZER = "paper_en"
 NAME_ANALYZER = "paper_names"
 CODE_ANALYZER = "paper_codes"
+PAIR_ANALYZER = "paper_pairs"
 # Free text is matched in one field holding title, abstract and author names, so a query of
 # plain words is a flat union (or intersection) of term queries, which Tantivy prunes with
 # block-max WAND instead of scoring every match. Title words, which say most about a paper,
@@ -336,11 +338,13 @@ class _Analyzers:
             .build()
         )
         self.codes = builder(tokenizer.raw()).filter(filters.lowercase()).build()
+        self.pairs = builder(tokenizer.whitespace()).build()
 
     def register(self, index: tantivy.Index) -> None:
         index.register_tokenizer(TEXT_ANALYZER, self.text)
         index.register_tokenizer(NAME_ANALYZER, self.names)
         index.register_tokenizer(CODE_ANALYZER, self.codes)
+        index.register_tokenizer(PAIR_ANALYZER, self.pairs)
 
 
 def _schema() -> tantivy.Schema:
@@ -352,6 +356,9 @@ def _schema() -> tantivy.Schema:
     builder.add_bytes_field("abstract", stored=True, indexed=False)
     builder.add_text_field("authors", tokenizer_name=NAME_ANALYZER)
     builder.add_text_field("categories", tokenizer_name=CODE_ANALYZER, index_option="basic")
+    # Adjacent stop words as one term ("of_the"): a phrase of stop words alone would otherwise
+    # check positions in nearly every paper (hundreds of ms at 1M papers).
+    builder.add_text_field("pairs", tokenizer_name=PAIR_ANALYZER, index_option="freq")
     builder.add_date_field("published", indexed=True, fast=True)
     return builder.build()
 
@@ -387,6 +394,7 @@ def _document(paper: Paper) -> tantivy.Document:
         id=paper.id,
         title=title,
         text=text,
+        pairs=" ".join([*_stop_word_pairs(paper.title), *_stop_word_pairs(paper.abstract)]),
         abstract=paper.abstract.encode(),
         authors=list(paper.authors),
         categories=list(paper.categories),
@@ -582,6 +590,8 @@ class _Compiler:
         if isinstance(clause, Word):
             return self._word("text", clause.text)
         if isinstance(clause, Phrase):
+            if pairs := _stop_word_phrase(clause):
+                return self._all_terms("pairs", pairs)
             return self._tokens("text", self._phrase_tokens(clause))
         if isinstance(clause, Author):
             return self._tokens("authors", self._analyzers.names.analyze(clause.name))
@@ -621,6 +631,13 @@ class _Compiler:
     def _phrase_tokens(self, phrase: Phrase) -> list[str]:
         return self._analyzers.text.analyze(normalize_query(" ".join(phrase.words)))
 
+    def _all_terms(self, field: str, tokens: list[str]) -> tantivy.Query:
+        if len(tokens) == 1:
+            return self._term(field, tokens[0])
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, self._term(field, t)) for t in tokens]
+        )
+
     def _term(self, field: str, token: str) -> tantivy.Query:
         return tantivy.Query.term_query(self._schema, field, token)
 
@@ -631,6 +648,23 @@ class _Compiler:
             return self._term(field, tokens[0])
         words: list[str | tuple[int, str]] = [*tokens]
         return tantivy.Query.phrase_query(self._schema, field, words)
+
+
+def _stop_word_pairs(text: str) -> list[str]:
+    """ "of_the", "in_the" … for each two stop words in a row (a word with punctuation after it
+    ends a sentence or clause, so it pairs with nothing)."""
+    words = text.lower().split()
+    stop = STOP_WORDS
+    pairs = itertools.pairwise(words)
+    return [f"{a}_{b}" for a, b in pairs if a in stop and b.rstrip(".,;:") in stop]
+
+
+def _stop_word_phrase(phrase: Phrase) -> list[str]:
+    """The pair terms of a phrase made only of stop words ("of the" → ["of_the"]), else []."""
+    words = [word.lower() for word in phrase.words]
+    if len(words) < 2 or not all(word in STOP_WORDS for word in words):
+        return []
+    return [f"{a}_{b}" for a, b in itertools.pairwise(words)]
 
 
 def _plain_words(group: tuple[Clause, ...]) -> bool:

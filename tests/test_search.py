@@ -579,3 +579,11 @@ def test_a_topic_keeps_its_stop_words() -> None:
     with_the = paper("2401.00003", "Scaling the models", "We scale.", ("A. B",), "2024-01-03")
     without = paper("2401.00004", "Scaling models", "We scale.", ("A. B",), "2024-01-04")
     assert match_topics([with_the, without], ["the models"]) == {"the models": [with_the.id]}
+
+
+def test_a_phrase_of_stop_words_finds_papers_that_have_it(index: SearchIndex) -> None:
+    # Pairs of stop words are indexed as one term, so this does not check every paper's text.
+    assert ids(index, '"of the"') == [FLOW.id]
+    assert ids(index, '"for the" survey') == [PHYSICAL.id]
+    assert set(ids(index, '"such as"')) == {PVT.id, SINKS.id}
+    assert ids(index, '"the of"') == []
