@@ -231,7 +231,7 @@ def _unknown_command(name: str) -> str:
 async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
     lines = tuple(f"`/papers {spec.usage}` — {spec.summary}" for spec in COMMANDS.values())
     query_help = (
-        'Search and topics understand: words (search puts papers with all of them first; topics '
+        "Search and topics understand: words (search puts papers with all of them first; topics "
         'need all), `"exact phrase"`, `-exclude`, '
         "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
     )
