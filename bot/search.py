@@ -81,9 +81,12 @@ class PaperSource(Protocol):
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     paper_id: str
-    score: float  # BM25 of the query the hit came from (all-terms or closest-match)
+    # BM25, except that a closest match never shows more than the papers with every word above
+    # it: scores only go down the list.
+    score: float
     snippet: Highlight | None = None
     all_terms: bool = True  # False for a closest match that lacks some of the words
+    bm25: float = 0.0  # the BM25 score itself, of the query the hit came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +260,13 @@ class SearchIndex:
             seen = {_key(address) for _, address, _ in found}
             found += [(float(s), a, False) for s, a in loose.hits if _key(a) not in seen]
             total, used = _count(loose), plan.loose
-        found = found[offset:wanted]
+        found = _capped(found)[offset:wanted]
         highlight = self._highlighter(searcher, used) if snippets and found else None
         hits = []
-        for score, address, all_terms in found:
+        for shown, score, address, all_terms in found:
             doc = searcher.doc(address)
             snippet = highlight(doc) if highlight else None
-            hits.append(SearchHit(str(doc.get_first("id")), score, snippet, all_terms))
+            hits.append(SearchHit(str(doc.get_first("id")), shown, snippet, all_terms, score))
         all_matched = plan.loose is None or bool(strict.hits)
         return SearchPage(hits, total, all_terms_matched=all_matched, terms=plan.terms)
 
@@ -673,6 +676,18 @@ def _plain_words(group: tuple[Clause, ...]) -> bool:
 
 def _stop_words(group: tuple[Clause, ...]) -> bool:
     return all(isinstance(c, Word) and c.text.lower() in STOP_WORDS for c in group)
+
+
+def _capped(
+    found: list[tuple[float, tantivy.DocAddress, bool]],
+) -> list[tuple[float, float, tantivy.DocAddress, bool]]:
+    """Each hit with the score to show first: a closest match shows no more than the hits above."""
+    capped = []
+    ceiling = float("inf")
+    for score, address, all_terms in found:
+        ceiling = score if all_terms else min(score, ceiling)
+        capped.append((ceiling, score, address, all_terms))
+    return capped
 
 
 def _count(result: tantivy.SearchResult) -> int:

@@ -587,3 +587,10 @@ def test_a_phrase_of_stop_words_finds_papers_that_have_it(index: SearchIndex) ->
     assert ids(index, '"for the" survey') == [PHYSICAL.id]
     assert set(ids(index, '"such as"')) == {PVT.id, SINKS.id}
     assert ids(index, '"the of"') == []
+
+
+def test_scores_only_go_down_the_list(index: SearchIndex) -> None:
+    page = index.search(parse_query("attention sinks prediction dense"), limit=20)
+    scores = [hit.score for hit in page.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(hit.score <= hit.bm25 for hit in page.hits)
