@@ -260,10 +260,10 @@ class SearchIndex:
             seen = {_key(address) for _, address, _ in found}
             found += [(float(s), a, False) for s, a in loose.hits if _key(a) not in seen]
             total, used = _count(loose), plan.loose
-        found = _capped(found)[offset:wanted]
-        highlight = self._highlighter(searcher, used) if snippets and found else None
+        page = _capped(found)[offset:wanted]
+        highlight = self._highlighter(searcher, used) if snippets and page else None
         hits = []
-        for shown, score, address, all_terms in found:
+        for shown, score, address, all_terms in page:
             doc = searcher.doc(address)
             snippet = highlight(doc) if highlight else None
             hits.append(SearchHit(str(doc.get_first("id")), shown, snippet, all_terms, score))
