@@ -41,9 +41,11 @@ NAME_ANALYZER = "paper_names"
 CODE_ANALYZER = "paper_codes"
 PAIR_ANALYZER = "paper_pairs"
 # Free text is matched in one field holding title, abstract and author names, so a query of
-# plain words is a flat union (or intersection) of term queries, which Tantivy prunes with
-# block-max WAND instead of scoring every match. Title words, which say most about a paper,
-# score again through the title field.
+# plain words is a flat intersection (all words) or union (closest matches) of term queries,
+# which Tantivy prunes with block-max WAND instead of scoring every match; any optional clause
+# next to required ones would turn that off. Title words, which say most about a paper, are in
+# that field three times; quoted phrases also score through the title field.
+TITLE_COPIES = 3
 TITLE_BOOST = 2.0
 # Words that say nothing about a paper. Free-text search leaves them out (unless nothing else
 # is left), so "how do transformers handle long documents" needs neither "how" nor "do", and
@@ -392,7 +394,7 @@ def _open_directory(path: Path) -> tantivy.Index:
 def _document(paper: Paper) -> tantivy.Document:
     title = normalize(paper.title).text
     # Separate values: Tantivy leaves a position gap between them, so no phrase spans two.
-    text = [title, normalize(paper.abstract).text, *paper.authors]
+    text = [*[title] * TITLE_COPIES, normalize(paper.abstract).text, *paper.authors]
     return tantivy.Document(
         id=paper.id,
         title=title,
@@ -576,12 +578,9 @@ class _Compiler:
                 tokens.update(dict.fromkeys([*split, *joined]))
         if not tokens:
             return None
-        parts = []
-        for token in tokens:
-            parts.append((tantivy.Occur.Should, self._term("text", token)))
-            title = tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST)
-            parts.append((tantivy.Occur.Should, title))
-        return tantivy.Query.boolean_query(parts)
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, self._term("text", token)) for token in tokens]
+        )
 
     def _group(self, group: tuple[Clause, ...]) -> tantivy.Query | None:
         matchers = [m for m in map(self._clause, group) if m is not None]
@@ -602,15 +601,13 @@ class _Compiler:
         return self._tokens("categories", self._analyzers.codes.analyze(clause.code))
 
     def _title_boosts(self, group: tuple[Clause, ...]) -> list[tantivy.Query]:
-        """Optional clauses that lift papers whose title has the group's words."""
+        """Optional clauses that lift papers whose title has the group's phrases (plain words
+        count through the title's copies in the text field)."""
         boosts = []
         for clause in group:
-            if isinstance(clause, Word):
-                matcher = self._word("title", clause.text)
-            elif isinstance(clause, Phrase):
-                matcher = self._tokens("title", self._phrase_tokens(clause))
-            else:
+            if not isinstance(clause, Phrase) or _stop_word_phrase(clause):
                 continue
+            matcher = self._tokens("title", self._phrase_tokens(clause))
             if matcher is not None:
                 boosts.append(tantivy.Query.boost_query(matcher, TITLE_BOOST))
         return boosts
