@@ -377,6 +377,27 @@ def test_an_index_from_another_version_starts_afresh(tmp_path: Path) -> None:
     assert reopened.applied_seq() == 0
 
 
+async def test_an_index_from_before_forgiving_search_is_rebuilt_and_found(
+    tmp_path: Path, store: Store
+) -> None:
+    # What version 1 wrote: the abstract as a searchable text field, no combined text field.
+    path = tmp_path / "idx"
+    path.mkdir()
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("abstract", stored=True)
+    old = tantivy.Index(builder.build(), path=str(path))
+    writer = old.writer(15_000_000, 1)
+    writer.add_document(tantivy.Document(id="x", abstract="pre-training"))
+    writer.commit()
+    writer.wait_merging_threads()
+    (path / search.STATE_FILE).write_text(json.dumps({"schema_version": 1, "last_seq": 9}))
+    reopened = SearchIndex.open(path)
+    assert reopened.num_docs == 0
+    await reopened.catch_up(store)
+    assert ids(reopened, "fewshot") == ids(reopened, "few-shot") == [PROMPTAGATOR.id]
+
+
 # -- several processes --------------------------------------------------------------------------
 
 
