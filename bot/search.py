@@ -44,7 +44,8 @@ PAIR_ANALYZER = "paper_pairs"
 # plain words is a flat intersection (all words) or union (closest matches) of term queries,
 # which Tantivy prunes with block-max WAND instead of scoring every match; any optional clause
 # next to required ones would turn that off. Title words, which say most about a paper, are in
-# that field three times; quoted phrases also score through the title field.
+# that field three times; unions (one word, closest matches) and quoted phrases also score
+# through the title field, where a short title beats a long one.
 TITLE_COPIES = 3
 TITLE_BOOST = 2.0
 # Words that say nothing about a paper. Free-text search leaves them out (unless nothing else
@@ -578,9 +579,15 @@ class _Compiler:
                 tokens.update(dict.fromkeys([*split, *joined]))
         if not tokens:
             return None
-        return tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, self._term("text", token)) for token in tokens]
-        )
+        parts = []
+        for token in tokens:
+            # Still a union of term queries (boosts pass down to them): WAND applies.
+            title = tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST)
+            parts += [
+                (tantivy.Occur.Should, self._term("text", token)),
+                (tantivy.Occur.Should, title),
+            ]
+        return tantivy.Query.boolean_query(parts)
 
     def _group(self, group: tuple[Clause, ...]) -> tantivy.Query | None:
         matchers = [m for m in map(self._clause, group) if m is not None]
