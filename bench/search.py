@@ -1,5 +1,7 @@
 """Search benchmark: ingest a synthetic corpus the way ``paperboy ingest`` does, then time mixed
-queries through our path (parse + SearchIndex.search with snippets) and through bare Tantivy.
+queries through the command path (``/papers search``: parse, search in a worker thread, papers and
+votes from the store), our index path (parse + SearchIndex.search with snippets) and bare Tantivy
+(the same engine queries: all words, then any word when fewer than 10 papers have them all).
 
     .venv/bin/python -m bench.search --sizes 20000          # quick
     .venv/bin/python -m bench.search                        # 100k and 1M (several minutes)
@@ -25,7 +27,9 @@ from typing import Any, ParamSpec, TypeVar
 import tantivy
 
 from bench.corpus import DEFAULT_SEED_PAGE, Corpus, Vocabulary
+from bot.commands import Paperboy
 from bot.ingest import ingest_papers
+from bot.models import ChannelRef
 from bot.query import parse_query
 from bot.search import SearchIndex, register_analyzers
 from bot.storage import Store
@@ -69,22 +73,24 @@ class Result:
 async def run(size: int, args: argparse.Namespace, vocabulary: Vocabulary) -> Result:
     workdir = args.out / str(size)
     corpus = Corpus(vocabulary)
-    if args.reuse and (workdir / "papers.index").is_dir():
-        index, result = SearchIndex.open(workdir / "papers.index"), Result(size)
-    else:
+    reuse = args.reuse and (workdir / "papers.index").is_dir()
+    if not reuse:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        store = await Store.open(workdir / "papers.db")
+    store = await Store.open(workdir / "papers.db")
+    try:
         index = SearchIndex.open(workdir / "papers.index")
-        try:
+        if reuse:
+            result = Result(size)
+        else:
             result = await ingest(corpus, store, index, size, args.batch)
-        finally:
-            await store.close()
-    result.db_bytes = _size(workdir, "papers.db*")
-    result.segments = _bare(index.path).searcher().num_segments
-    result.index_bytes = _size(workdir / "papers.index", "*")
-    queries = make_queries(corpus, args.queries)
-    time_queries(index, workdir / "papers.index", queries, result)
+        result.db_bytes = _size(workdir, "papers.db*")
+        result.segments = _bare(index.path).searcher().num_segments
+        result.index_bytes = _size(workdir / "papers.index", "*")
+        queries = make_queries(corpus, args.queries)
+        await time_queries(Paperboy(store, index), workdir / "papers.index", queries, result)
+    finally:
+        await store.close()
     if not (args.keep or args.reuse):
         shutil.rmtree(workdir, ignore_errors=True)
     return result
@@ -134,6 +140,18 @@ def make_queries(corpus: Corpus, count: int) -> list[tuple[str, str]]:
     def category() -> str:
         return rng.choice(("cs.CL", "cs.CV", "stat.ML", "cs.IR", "eess.AS"))
 
+    def function_word() -> str:
+        return words[rng.randrange(15)].lower()
+
+    def very_common() -> str:
+        # What people type first: "the model", "language models training", "we propose".
+        picks = [words[rng.randrange(40)] for _ in range(rng.randint(2, 3))]
+        return " ".join(picks)
+
+    def question() -> str:
+        opener = rng.choice(("how do", "what is", "which papers use", "why does", "can"))
+        return f"{opener} {common()} {mid()} {rng.choice(('for', 'in', 'with'))} {mid()}"
+
     makers: list[tuple[str, int, Callable[[], str]]] = [
         ("1 common word", 10, common),
         ("1 mid word", 10, mid),
@@ -145,6 +163,10 @@ def make_queries(corpus: Corpus, count: int) -> list[tuple[str, str]]:
         ("a OR b c", 10, lambda: f"{any_word()} OR {any_word()} {any_word()}"),
         ("a b -c", 5, lambda: f"{any_word()} {any_word()} -{common()}"),
         ("word since:", 5, lambda: f"{any_word()} since:{rng.randint(2016, 2025)}"),
+        ("very common words", 10, very_common),
+        ('"function words"', 5, lambda: f'"{function_word()} {function_word()}"'),
+        ("question", 10, question),
+        ("a word nobody used", 5, lambda: f"{mid()} {common()} zzqxv{rng.randrange(999)}"),
     ]
     total = sum(share for _, share, _ in makers)
     queries = []
@@ -154,30 +176,35 @@ def make_queries(corpus: Corpus, count: int) -> list[tuple[str, str]]:
     return queries
 
 
-def time_queries(
-    index: SearchIndex, path: Path, queries: list[tuple[str, str]], result: Result
+async def time_queries(
+    bot: Paperboy, path: Path, queries: list[tuple[str, str]], result: Result
 ) -> None:
-    """Each query through the three paths, in all six orders in turn: whichever runs first
-    pays for cold caches, so every path goes first equally often."""
+    """Each query through the four paths, in all orders in turn: whichever runs first pays for
+    cold caches, so every path goes first equally often."""
+    index = bot.index
     bare = _bare(path)
     schema = bare.schema
     for _, text in queries:  # warm the page cache for the postings and documents queried
         _ours(index, text)
     for n, (kind, text) in enumerate(queries):
-        engine_query = index.engine_query(parse_query(text))
-        paths = [
+        engine_queries = index.engine_queries(parse_query(text))
+        paths: list[tuple[str, Callable[[], Any]]] = [
+            ("command path", partial(bot.search, _CHANNEL, text, limit=10)),
             ("ours", partial(_ours, index, text)),
-            ("bare + docs + snippets", partial(_bare_search, bare, schema, engine_query, True)),
-            ("bare search only", partial(_bare_search, bare, schema, engine_query, False)),
+            ("bare + docs + snippets", partial(_bare_search, bare, schema, engine_queries, True)),
+            ("bare search only", partial(_bare_search, bare, schema, engine_queries, False)),
         ]
         for name, call in (paths[i] for i in _ORDERS[n % len(_ORDERS)]):
             start = time.perf_counter()
-            call()
+            returned = call()
+            if asyncio.iscoroutine(returned):
+                await returned
             result.timings[name].append(time.perf_counter() - start)
-        result.by_kind[kind].append(result.timings["ours"][-1])
+        result.by_kind[kind].append(result.timings["command path"][-1])
 
 
-_ORDERS = list(itertools.permutations(range(3)))
+_ORDERS = list(itertools.permutations(range(4)))
+_CHANNEL = ChannelRef("console", "bench", "general")
 
 
 def _ours(index: SearchIndex, text: str) -> None:
@@ -191,18 +218,23 @@ def _bare(path: Path | None) -> tantivy.Index:
     return bare
 
 
-def _bare_search(bare: tantivy.Index, schema: Any, query: Any, snippets: bool) -> None:
+def _bare_search(bare: tantivy.Index, schema: Any, queries: list[Any], snippets: bool) -> None:
     """The same engine work as SearchIndex.search, minus our parsing and mapping."""
     searcher = bare.searcher()
+    query = queries[0]
     hits = searcher.search(query, limit=10).hits
+    if len(hits) < 10 and len(queries) > 1:
+        query = queries[1]
+        hits += searcher.search(query, limit=10 + len(hits)).hits
     if not snippets:
         return
-    generator = tantivy.SnippetGenerator.create(searcher, query, schema, "abstract")
+    generator = tantivy.SnippetGenerator.create(searcher, query, schema, "text")
     generator.set_max_num_chars(298)
     for _, address in hits:
         doc = searcher.doc(address)
         doc.get_first("id")
-        generator.snippet_from_doc(doc).highlighted()
+        abstract = bytes(doc.get_first("abstract") or b"").decode()
+        generator.snippet_from_doc(tantivy.Document(text=abstract)).highlighted()
 
 
 def report(result: Result) -> None:
@@ -221,12 +253,12 @@ def report(result: Result) -> None:
         f"sizes: database {result.db_bytes / 1e6:,.0f} MB, index {result.index_bytes / 1e6:,.0f} MB"
         f" ({result.segments} segments)"
     )
-    print(f"{'queries (ms)':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'ratio p50':>11}")
-    ours = statistics.median(result.timings["ours"])
+    print(f"{'queries (ms)':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'p50 / bare':>11}")
+    bare = statistics.median(result.timings["bare search only"])
     for name, values in result.timings.items():
         p50, p95, p99 = _percentiles(values)
-        print(f"{name:<26}{p50:>8.2f}{p95:>8.2f}{p99:>8.2f}{ours / (p50 / 1000):>10.2f}x")
-    print(f"{'ours, by kind (ms)':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'n':>11}")
+        print(f"{name:<26}{p50:>8.2f}{p95:>8.2f}{p99:>8.2f}{p50 / 1000 / bare:>10.2f}x")
+    print(f"{'command path, by kind (ms)':<26}{'p50':>8}{'p95':>8}{'p99':>8}{'n':>11}")
     for kind, values in sorted(result.by_kind.items()):
         p50, p95, p99 = _percentiles(values)
         print(f"  {kind:<24}{p50:>8.2f}{p95:>8.2f}{p99:>8.2f}{len(values):>11}")

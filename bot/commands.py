@@ -212,8 +212,11 @@ class Paperboy:
                 f"Showing {len(cards)} of {page.total}. Narrow it with more words, "
                 '`"a phrase"`, `cat:` or `since:`.'
             )
+        title = f"Results for {query}"
+        if not page.all_terms_matched and cards:
+            title = f"No paper has all of: {', '.join(page.terms)}; closest matches:"
         return PaperList(
-            f"Results for {query}",
+            title,
             cards,
             total=page.total,
             empty_text=f"No papers match {query}. Try fewer or broader words.",
@@ -280,7 +283,8 @@ async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
         for spec in COMMANDS.values()
     )
     query_help = (
-        'Search and topics understand: words (all must match), `"exact phrase"`, `-exclude`, '
+        "Search and topics understand: words (search puts papers with all of them first; topics "
+        'need all), `"exact phrase"`, `-exclude`, '
         "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
     )
     return Notice("Paperboy brings research papers to this channel.", lines=(*lines, query_help))

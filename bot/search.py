@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -26,19 +27,36 @@ from typing import Protocol
 
 import tantivy
 
+from bot.analysis import Normalized, joined_compounds, normalize, normalize_query
 from bot.models import Paper
-from bot.query import Author, Clause, ParsedQuery, Phrase, Word
+from bot.query import Author, Category, Clause, ParsedQuery, Phrase, Word
 from bot.replies import Highlight
 
 log = logging.getLogger(__name__)
 
 # Bump when the schema or an analyzer changes: an index written by another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TEXT_ANALYZER = "paper_en"
 NAME_ANALYZER = "paper_names"
 CODE_ANALYZER = "paper_codes"
-# Title words say most about a paper; author names come next; the abstract mentions everything.
-FIELD_BOOSTS = {"title": 3.0, "authors": 1.5, "abstract": 1.0}
+PAIR_ANALYZER = "paper_pairs"
+# Free text is matched in one field holding title, abstract and author names, so a query of
+# plain words is a flat intersection (all words) or union (closest matches) of term queries,
+# which Tantivy prunes with block-max WAND instead of scoring every match; any optional clause
+# next to required ones would turn that off. Title words, which say most about a paper, are in
+# that field three times; unions (one word, closest matches) and quoted phrases also score
+# through the title field, where a short title beats a long one.
+TITLE_COPIES = 3
+TITLE_BOOST = 2.0
+# Words that say nothing about a paper. Free-text search leaves them out (unless nothing else
+# is left), so "how do transformers handle long documents" needs neither "how" nor "do", and
+# a question does not cost a scan of every paper. Quoted phrases and topics keep them.
+STOP_WORDS = frozenset(
+    str.split("""a about an and any are as at be been being but by can could do does did for
+    from had has have how i if in into is it its me my no not of on or our should so some such than
+    that the their them then there these they this those to was we were what when where which
+    who whom why will with would you your paper papers find show""")
+)
 SNIPPET_CHARS = 300
 STATE_FILE = "paperboy-index.json"
 # One commit (and one writer hold) per page; larger pages mean fewer, bigger segments.
@@ -66,14 +84,22 @@ class PaperSource(Protocol):
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     paper_id: str
+    # BM25, except that a closest match never shows more than the papers with every word above
+    # it: scores only go down the list.
     score: float
     snippet: Highlight | None = None
+    all_terms: bool = True  # False for a closest match that lacks some of the words
+    bm25: float = 0.0  # the BM25 score itself, of the query the hit came from
 
 
 @dataclass(frozen=True, slots=True)
 class SearchPage:
     hits: list[SearchHit]
     total: int
+    # False when no paper has every word, so the hits are the closest matches instead.
+    all_terms_matched: bool = True
+    # The words that had to match (stop words left out), for the "no paper has all of" line.
+    terms: tuple[str, ...] = ()
 
 
 class SearchIndex:
@@ -218,24 +244,38 @@ class SearchIndex:
     def search(
         self, query: ParsedQuery, *, limit: int = 10, offset: int = 0, snippets: bool = True
     ) -> SearchPage:
-        """The best ``limit`` papers after ``offset``, by BM25, and how many match in all."""
+        """The best ``limit`` papers after ``offset`` and how many match in all.
+
+        Papers with every word come first, by BM25; when fewer than ``offset + limit`` have them,
+        the closest matches (most of the words, by BM25) follow. Quoted phrases, ``-exclusions``,
+        ``author:``, ``cat:`` and ``since:`` always hold.
+        """
         if limit < 1 or offset < 0:
             raise ValueError(f"need limit >= 1 and offset >= 0, got {limit} and {offset}")
-        engine_query = self._compiler.compile(query)
+        plan = self._compiler.plan(query)
         searcher = self._searcher()
-        result = searcher.search(engine_query, limit=limit, offset=offset, count=True)
-        highlight = self._highlighter(searcher, engine_query) if snippets and result.hits else None
+        wanted = offset + limit
+        strict = searcher.search(plan.strict, limit=wanted, count=True)
+        found = [(float(score), address, True) for score, address in strict.hits]
+        total, used = _count(strict), plan.strict
+        if plan.loose is not None and len(found) < wanted:
+            loose = searcher.search(plan.loose, limit=wanted + len(found), count=True)
+            seen = {_key(address) for _, address, _ in found}
+            found += [(float(s), a, False) for s, a in loose.hits if _key(a) not in seen]
+            total, used = _count(loose), plan.loose
+        page = _capped(found)[offset:wanted]
+        highlight = self._highlighter(searcher, used) if snippets and page else None
         hits = []
-        for score, address in result.hits:
+        for shown, score, address, all_terms in page:
             doc = searcher.doc(address)
             snippet = highlight(doc) if highlight else None
-            hits.append(SearchHit(str(doc.get_first("id")), float(score), snippet))
-        # The type stubs lack SearchResult.count, which search(count=True) fills in.
-        total: int = result.count  # type: ignore[attr-defined]
-        return SearchPage(hits, total)
+            hits.append(SearchHit(str(doc.get_first("id")), shown, snippet, all_terms, score))
+        all_matched = plan.loose is None or bool(strict.hits)
+        return SearchPage(hits, total, all_terms_matched=all_matched, terms=plan.terms)
 
     def matching_ids(self, query: ParsedQuery, limit: int) -> list[str]:
-        """Ids of the best ``limit`` matches (used to match new papers to subscriptions)."""
+        """Ids of the best ``limit`` papers with every word of ``query`` (topic subscriptions:
+        their "why" line names the topic, so nothing is forgiven here)."""
         if limit < 1:
             return []
         searcher = self._searcher()
@@ -243,8 +283,13 @@ class SearchIndex:
         return [str(searcher.doc(address).get_first("id")) for _, address in result.hits]
 
     def engine_query(self, query: ParsedQuery) -> tantivy.Query:
-        """The Tantivy query ``query`` compiles to (for benchmarks and debugging)."""
-        return self._compiler.compile(query)
+        """The Tantivy query search runs first for ``query`` (for benchmarks and debugging)."""
+        return self._compiler.plan(query).strict
+
+    def engine_queries(self, query: ParsedQuery) -> list[tantivy.Query]:
+        """Every Tantivy query search may run for ``query``, in order (for benchmarks)."""
+        plan = self._compiler.plan(query)
+        return [plan.strict] if plan.loose is None else [plan.strict, plan.loose]
 
     def _searcher(self) -> tantivy.Searcher:
         if time.monotonic() - self._reloaded_at > RELOAD_INTERVAL:
@@ -254,15 +299,18 @@ class SearchIndex:
     def _highlighter(
         self, searcher: tantivy.Searcher, engine_query: tantivy.Query
     ) -> Callable[[tantivy.Document], Highlight | None]:
-        generator = tantivy.SnippetGenerator.create(
-            searcher, engine_query, self._schema, "abstract"
-        )
+        generator = tantivy.SnippetGenerator.create(searcher, engine_query, self._schema, "text")
         # Room for the two ellipses added around a fragment cut from the middle.
         generator.set_max_num_chars(SNIPPET_CHARS - 2)
 
         def highlight(doc: tantivy.Document) -> Highlight | None:
-            abstract = doc.get_first("abstract") or ""
-            return _highlight(generator.snippet_from_doc(doc), str(abstract))
+            stored = doc.get_first("abstract")
+            source = bytes(stored).decode() if stored else ""
+            # Highlight the text as indexed (TeX stripped, compounds joined too), then map the
+            # spans back onto the abstract as written, which is what people see.
+            analyzed = normalize(source.strip(), joined="inline")
+            snippet = generator.snippet_from_doc(tantivy.Document(text=analyzed.text))
+            return _highlight(snippet, analyzed, source)
 
         return highlight
 
@@ -296,21 +344,27 @@ class _Analyzers:
             .build()
         )
         self.codes = builder(tokenizer.raw()).filter(filters.lowercase()).build()
+        self.pairs = builder(tokenizer.whitespace()).build()
 
     def register(self, index: tantivy.Index) -> None:
         index.register_tokenizer(TEXT_ANALYZER, self.text)
         index.register_tokenizer(NAME_ANALYZER, self.names)
         index.register_tokenizer(CODE_ANALYZER, self.codes)
+        index.register_tokenizer(PAIR_ANALYZER, self.pairs)
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("title", tokenizer_name=TEXT_ANALYZER)
-    # Stored for snippets only; the store has the full record.
-    builder.add_text_field("abstract", stored=True, tokenizer_name=TEXT_ANALYZER)
+    builder.add_text_field("text", tokenizer_name=TEXT_ANALYZER)  # title, abstract, authors
+    # Stored for snippets only (the store has the full record); never searched.
+    builder.add_bytes_field("abstract", stored=True, indexed=False)
     builder.add_text_field("authors", tokenizer_name=NAME_ANALYZER)
     builder.add_text_field("categories", tokenizer_name=CODE_ANALYZER, index_option="basic")
+    # Adjacent stop words as one term ("of_the"): a phrase of stop words alone would otherwise
+    # check positions in nearly every paper (hundreds of ms at 1M papers).
+    builder.add_text_field("pairs", tokenizer_name=PAIR_ANALYZER, index_option="freq")
     builder.add_date_field("published", indexed=True, fast=True)
     return builder.build()
 
@@ -339,10 +393,15 @@ def _open_directory(path: Path) -> tantivy.Index:
 
 
 def _document(paper: Paper) -> tantivy.Document:
+    title = normalize(paper.title).text
+    # Separate values: Tantivy leaves a position gap between them, so no phrase spans two.
+    text = [*[title] * TITLE_COPIES, normalize(paper.abstract).text, *paper.authors]
     return tantivy.Document(
         id=paper.id,
-        title=paper.title,
-        abstract=paper.abstract,
+        title=title,
+        text=text,
+        pairs=" ".join([*_stop_word_pairs(paper.title), *_stop_word_pairs(paper.abstract)]),
+        abstract=paper.abstract.encode(),
         authors=list(paper.authors),
         categories=list(paper.categories),
         published=paper.published,
@@ -425,21 +484,76 @@ def _whole_changes(rows: list[tuple[int, Paper]], limit: int) -> list[tuple[int,
 # -- query compilation ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    strict: tantivy.Query  # every word must match (stop words aside)
+    loose: tantivy.Query | None  # any word may match; None when there is nothing to forgive
+    terms: tuple[str, ...]  # the words that had to match
+
+
 class _Compiler:
-    """Turns a ParsedQuery into a Tantivy query, analyzing words like the index does."""
+    """Turns a ParsedQuery into Tantivy queries, analyzing words like the index does."""
 
     def __init__(self, schema: tantivy.Schema, analyzers: _Analyzers) -> None:
         self._schema = schema
         self._analyzers = analyzers
 
     def compile(self, query: ParsedQuery) -> tantivy.Query:
-        occur, build = tantivy.Occur, tantivy.Query
+        """Every group must match, stop words included: what a topic subscription means."""
+        return self._strict(query, query.groups)
+
+    def plan(self, query: ParsedQuery) -> _Plan:
+        """What free-text search runs: all the words first, then any of them."""
+        hard = [group for group in query.groups if not _plain_words(group)]
+        soft = [group for group in query.groups if _plain_words(group)]
+        content = [group for group in soft if not _stop_words(group)] or soft
+        terms = tuple(" OR ".join(map(str, group)) for group in content)
+        strict = self._strict(query, [*hard, *content])
+        forgivable = content and (len(content) > 1 or hard)
+        loose = self._loose(query, hard, content) if forgivable else None
+        return _Plan(strict, loose, terms)
+
+    def _strict(self, query: ParsedQuery, groups: Sequence[tuple[Clause, ...]]) -> tantivy.Query:
+        if len(groups) == 1 and _plain_words(groups[0]) and not query.exclude and not query.since:
+            # One group of plain words: a flat union of term queries, which Tantivy prunes.
+            flat = self._flat(groups, require_single_tokens=True)
+            if flat is not None:
+                return flat
         parts = []
-        for group in query.groups:
+        for group in groups:
             matcher = self._group(group)
             if matcher is None:
-                return build.empty_query()  # a required word that no document can contain
-            parts.append((occur.Must, matcher))
+                return tantivy.Query.empty_query()  # a required word no document can contain
+            parts.append((tantivy.Occur.Must, matcher))
+            parts += [(tantivy.Occur.Should, boost) for boost in self._title_boosts(group)]
+        return self._filtered(parts, query)
+
+    def _loose(
+        self,
+        query: ParsedQuery,
+        hard: Sequence[tuple[Clause, ...]],
+        soft: Sequence[tuple[Clause, ...]],
+    ) -> tantivy.Query:
+        """Any plain word may match, scored by BM25 (so more words, or rarer ones, rank higher);
+        phrases, authors, categories, exclusions and dates still must. Next to those, the plain
+        words only rank: the explicit clauses say what the person wants."""
+        any_word = self._flat(soft, require_single_tokens=False)
+        if any_word is None:
+            return tantivy.Query.empty_query()
+        if not hard and not query.exclude and query.since is None:
+            return any_word  # kept flat so block-max WAND applies
+        parts = [(tantivy.Occur.Should if hard else tantivy.Occur.Must, any_word)]
+        for group in hard:
+            matcher = self._group(group)
+            if matcher is None:
+                return tantivy.Query.empty_query()
+            parts.append((tantivy.Occur.Must, matcher))
+        return self._filtered(parts, query)
+
+    def _filtered(
+        self, parts: list[tuple[tantivy.Occur, tantivy.Query]], query: ParsedQuery
+    ) -> tantivy.Query:
+        occur, build = tantivy.Occur, tantivy.Query
         for clause in query.exclude:
             matcher = self._clause(clause)
             if matcher is not None:
@@ -450,6 +564,31 @@ class _Compiler:
             parts.append((occur.Must, since))
         return build.boolean_query(parts)
 
+    def _flat(
+        self, groups: Sequence[tuple[Clause, ...]], *, require_single_tokens: bool
+    ) -> tantivy.Query | None:
+        """Every analyzed word of ``groups`` as a term query in the text and title fields, all
+        optional: a union of plain term queries is what block-max WAND can prune."""
+        tokens: dict[str, None] = {}
+        for group in groups:
+            for clause in group:
+                assert isinstance(clause, Word)
+                split, joined = self._word_tokens(clause.text)
+                if require_single_tokens and (len(split) > 1 or joined):
+                    return None
+                tokens.update(dict.fromkeys([*split, *joined]))
+        if not tokens:
+            return None
+        parts = []
+        for token in tokens:
+            # Still a union of term queries (boosts pass down to them): WAND applies.
+            title = tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST)
+            parts += [
+                (tantivy.Occur.Should, self._term("text", token)),
+                (tantivy.Occur.Should, title),
+            ]
+        return tantivy.Query.boolean_query(parts)
+
     def _group(self, group: tuple[Clause, ...]) -> tantivy.Query | None:
         matchers = [m for m in map(self._clause, group) if m is not None]
         if len(matchers) <= 1:
@@ -458,52 +597,156 @@ class _Compiler:
 
     def _clause(self, clause: Clause) -> tantivy.Query | None:
         if isinstance(clause, Word):
-            return self._anywhere(clause.text)
+            return self._word("text", clause.text)
         if isinstance(clause, Phrase):
-            return self._anywhere(" ".join(clause.words))
+            if pairs := _stop_word_phrase(clause):
+                return self._all_terms("pairs", pairs)
+            return self._tokens("text", self._phrase_tokens(clause))
         if isinstance(clause, Author):
             return self._tokens("authors", self._analyzers.names.analyze(clause.name))
+        assert isinstance(clause, Category)
         return self._tokens("categories", self._analyzers.codes.analyze(clause.code))
 
-    def _anywhere(self, text: str) -> tantivy.Query | None:
-        """Text in any field, boosted by field. ``pre-training`` becomes a phrase, as in Lucene."""
-        parts = []
-        for field, boost in FIELD_BOOSTS.items():
-            analyzer = self._analyzers.names if field == "authors" else self._analyzers.text
-            matcher = self._tokens(field, analyzer.analyze(text))
+    def _title_boosts(self, group: tuple[Clause, ...]) -> list[tantivy.Query]:
+        """Optional clauses that lift papers whose title has the group's phrases (plain words
+        count through the title's copies in the text field)."""
+        boosts = []
+        for clause in group:
+            if not isinstance(clause, Phrase) or _stop_word_phrase(clause):
+                continue
+            matcher = self._tokens("title", self._phrase_tokens(clause))
             if matcher is not None:
-                parts.append((tantivy.Occur.Should, tantivy.Query.boost_query(matcher, boost)))
-        return tantivy.Query.boolean_query(parts) if parts else None
+                boosts.append(tantivy.Query.boost_query(matcher, TITLE_BOOST))
+        return boosts
+
+    def _word(self, field: str, text: str) -> tantivy.Query | None:
+        """A word in ``field``; ``pre-training`` matches as a phrase or as ``pretraining``."""
+        split, joined = self._word_tokens(text)
+        matchers = [m for m in [self._tokens(field, split)] if m is not None]
+        matchers += [self._term(field, token) for token in joined]
+        if len(matchers) <= 1:
+            return matchers[0] if matchers else None
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matchers])
+
+    def _word_tokens(self, text: str) -> tuple[list[str], list[str]]:
+        """A word's tokens as written, and the joined form of any hyphenated compound in it."""
+        analyze = self._analyzers.text.analyze
+        split = analyze(normalize_query(text))
+        joined = [t for c in joined_compounds(text) for t in analyze(c) if t not in split]
+        return split, joined
+
+    def _phrase_tokens(self, phrase: Phrase) -> list[str]:
+        return self._analyzers.text.analyze(normalize_query(" ".join(phrase.words)))
+
+    def _all_terms(self, field: str, tokens: list[str]) -> tantivy.Query:
+        if len(tokens) == 1:
+            return self._term(field, tokens[0])
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, self._term(field, t)) for t in tokens]
+        )
+
+    def _term(self, field: str, token: str) -> tantivy.Query:
+        return tantivy.Query.term_query(self._schema, field, token)
 
     def _tokens(self, field: str, tokens: list[str]) -> tantivy.Query | None:
         if not tokens:
             return None
         if len(tokens) == 1:
-            return tantivy.Query.term_query(self._schema, field, tokens[0])
+            return self._term(field, tokens[0])
         words: list[str | tuple[int, str]] = [*tokens]
         return tantivy.Query.phrase_query(self._schema, field, words)
+
+
+def _stop_word_pairs(text: str) -> list[str]:
+    """ "of_the", "in_the" … for each two stop words in a row (a word with punctuation after it
+    ends a sentence or clause, so it pairs with nothing)."""
+    words = text.lower().split()
+    stop = STOP_WORDS
+    pairs = itertools.pairwise(words)
+    return [f"{a}_{b}" for a, b in pairs if a in stop and b.rstrip(".,;:") in stop]
+
+
+def _stop_word_phrase(phrase: Phrase) -> list[str]:
+    """The pair terms of a phrase made only of stop words ("of the" → ["of_the"]), else []."""
+    words = [word.lower() for word in phrase.words]
+    if len(words) < 2 or not all(word in STOP_WORDS for word in words):
+        return []
+    return [f"{a}_{b}" for a, b in itertools.pairwise(words)]
+
+
+def _plain_words(group: tuple[Clause, ...]) -> bool:
+    return all(isinstance(clause, Word) for clause in group)
+
+
+def _stop_words(group: tuple[Clause, ...]) -> bool:
+    return all(isinstance(c, Word) and c.text.lower() in STOP_WORDS for c in group)
+
+
+def _capped(
+    found: list[tuple[float, tantivy.DocAddress, bool]],
+) -> list[tuple[float, float, tantivy.DocAddress, bool]]:
+    """Each hit with the score to show first: a closest match shows no more than the hits above."""
+    capped = []
+    ceiling = float("inf")
+    for score, address, all_terms in found:
+        ceiling = score if all_terms else min(score, ceiling)
+        capped.append((ceiling, score, address, all_terms))
+    return capped
+
+
+def _count(result: tantivy.SearchResult) -> int:
+    # The type stubs lack SearchResult.count, which search(count=True) fills in.
+    count: int = result.count  # type: ignore[attr-defined]
+    return count
+
+
+def _key(address: tantivy.DocAddress) -> tuple[int, int]:
+    return address.segment_ord, address.doc
 
 
 # -- snippets ---------------------------------------------------------------------------------
 
 
-def _highlight(snippet: tantivy.Snippet, source: str) -> Highlight | None:
-    """Tantivy's snippet (UTF-8 byte offsets) as a Highlight (character offsets)."""
+def _highlight(snippet: tantivy.Snippet, analyzed: Normalized, source: str) -> Highlight | None:
+    """Tantivy's snippet of ``analyzed`` (UTF-8 byte offsets) as a Highlight of ``source``, the
+    text as written (character offsets)."""
     fragment = snippet.fragment()
     ranges = snippet.highlighted()
     if not fragment or not ranges:
         return None
-    spans = _merge(sorted(_char_spans(fragment, [(r.start, r.end) for r in ranges])))
+    # Tantivy trims the text it is given; offsets count from the first non-space.
+    text = analyzed.text
+    trimmed = len(text) - len(text.lstrip())
+    body = text[trimmed:].encode()
     where = snippet.fragment_range()
+    start, end = (
+        trimmed + len(body[:offset].decode("utf-8", "ignore"))
+        for offset in (where.start, where.end)
+    )
+    spans = _char_spans(fragment, [(r.start, r.end) for r in ranges])
+    original = source.strip()
+    begin, finish = analyzed.original_start(start), analyzed.original_end(end)
+    spans = [
+        (analyzed.original_start(start + s) - begin, analyzed.original_end(start + e) - begin)
+        for s, e in spans
+    ]
+    shown = original[begin:finish]
+    if len(shown) > SNIPPET_CHARS - 2:
+        # Markup left out of the analyzed text makes the original longer; cut at a word.
+        cut = shown.rfind(" ", 0, SNIPPET_CHARS - 2)
+        finish = begin + (cut if cut > 0 else SNIPPET_CHARS - 2)
+        shown = original[begin:finish]
+        spans = [(s, min(e, len(shown))) for s, e in spans if s < len(shown)]
     # Fragments start at a word, so anything before them is text that was left out.
-    lead = "…" if where.start > 0 else ""
-    after = source.strip().encode()[where.end :].decode("utf-8", errors="ignore")
+    lead = "…" if begin > 0 else ""
+    after = original[finish:]
     # A fragment that stops just before the final full stop gets the full stop, not "…".
     tail = "…" if any(ch.isalnum() for ch in after) else after.rstrip()
     shift = len(lead)
+    merged = _merge(sorted(spans))
     return Highlight(
-        _BREAKS.sub(" ", lead + fragment + tail),
-        tuple((start + shift, end + shift) for start, end in spans),
+        _BREAKS.sub(" ", lead + shown + tail),
+        tuple((s + shift, e + shift) for s, e in merged),
     )
 
 

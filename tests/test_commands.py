@@ -54,6 +54,13 @@ async def test_search_with_nothing_found_says_so_kindly(chat: Chat) -> None:
     assert "No papers match" in await chat("search quantum chromodynamics lattice")
 
 
+async def test_search_missing_one_word_says_so_and_shows_the_closest_matches(ask: Ask) -> None:
+    reply = await ask("search attention sinks zyxwvut")
+    assert isinstance(reply, PaperList)
+    assert reply.title == "No paper has all of: attention, sinks, zyxwvut; closest matches:"
+    assert reply.cards[0].paper.title.endswith("with Attention Sinks")
+
+
 async def test_search_without_a_query_explains_what_to_type(chat: Chat) -> None:
     text = await chat("search")
     assert "What should I search for?" in text

@@ -1,0 +1,57 @@
+"""Normalisation before Tantivy's analyzer: what it changes, and that offsets map back."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.analysis import normalize, normalize_query
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$\\alpha$-divergence", "$\\alpha$-divergence"),  # Greek letters stay words
+        ("\\emph{robust} \\mathcal{O}(n)", " {robust}  {O}(n)"),
+        ('Schr\\"odinger and Erd\\H{o}s', "Schrodinger and Erdos"),
+        ("\\cite{x}", " {x}"),  # a command that starts like an accent (\c) is not one
+        ("LLMs, CNNs and GPUs", "LLM , CNN  and GPU "),
+        ("Lots of IDs but not Mrs or this", "Lots of ID  but not Mrs or this"),
+        ("pre-training and GPT-4", "pre-training and GPT-4\npretraining GPT4"),
+    ],
+)
+def test_what_normalisation_changes(text: str, expected: str) -> None:
+    assert normalize(text).text == expected
+
+
+def test_queries_also_drop_the_plural_of_acronyms_typed_in_lowercase() -> None:
+    assert normalize_query("llms cnns gpus bus gas") == "llm cnn gpus bus gas"
+    assert normalize_query("pre-training") == "pre-training"  # joined forms are asked for apart
+
+
+def test_inline_compounds_map_back_to_the_compound() -> None:
+    source = "see \\emph{pre-training} now"
+    analyzed = normalize(source, joined="inline")
+    start = analyzed.text.index("pretraining")
+    span = analyzed.original_start(start), analyzed.original_end(start + len("pretraining"))
+    assert source[span[0] : span[1]] == "pre-training"
+    now = analyzed.text.index("now")
+    assert source[analyzed.original_start(now) :] == "now"
+
+
+_TEXT = st.lists(
+    st.sampled_from(["LLMs", "\\emph{", "}", "$\\alpha$", "pre-train", '\\"o', "ö", " ", "x", "é"]),
+    max_size=20,
+).map("".join)
+
+
+@given(_TEXT, st.data())
+def test_offsets_map_in_order_into_the_original(text: str, data: st.DataObject) -> None:
+    analyzed = normalize(text, joined="inline")
+    offsets = sorted(data.draw(st.lists(st.integers(0, len(analyzed.text)), max_size=6)))
+    starts = [analyzed.original_start(offset) for offset in offsets]
+    ends = [analyzed.original_end(offset) for offset in offsets]
+    assert all(0 <= value <= len(text) for value in starts + ends)
+    assert starts == sorted(starts) and ends == sorted(ends)
+    assert all(start <= end for start, end in zip(starts, ends, strict=True))
