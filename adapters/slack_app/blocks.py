@@ -181,7 +181,8 @@ def _list(reply: PaperList) -> SlackMessage:
     blocks: list[Block] = [_header(reply.title)]
     if reply.intro:
         intro = _chunks(map(escape, reply.intro), MAX_SECTION_TEXT)
-        blocks.extend(_section(chunk) for chunk in intro[:2])  # the digest's journal club and "most discussed": a few lines
+        # The digest's journal club and "most discussed" lines: a few lines, two sections at most.
+        blocks.extend(_section(chunk) for chunk in intro[:2])
     reserved = 1 + (1 if reply.more_hint else 0) + (1 if reply.footer else 0)
     chars = len(reply.title) + sum(_block_chars(block) for block in blocks)
     shown = 0

@@ -80,7 +80,10 @@ def test_a_card_links_the_title_and_shows_the_facts() -> None:
                         "“a &lt;b&gt; c”"]  # fmt: skip
     [save] = actions["elements"]
     assert (save["action_id"], save["value"], save["text"]["text"]) == (
-        SAVE_ACTION_ID, PAPER.id, "Save")
+        SAVE_ACTION_ID,
+        PAPER.id,
+        "Save",
+    )
 
 
 def test_matched_words_are_bold() -> None:
@@ -119,7 +122,9 @@ def test_an_unfurl_is_one_compact_card() -> None:
 def test_the_vote_count_is_redrawn_on_the_right_card_only() -> None:
     cards = tuple(PaperCard(p) for p in seed_papers()[:3])
     blocks = list(render(PaperList("R", cards, 3)).blocks)
-    at = next(n for n, b in enumerate(blocks) if b.get("block_id") == f"paper:1:{cards[1].paper.id}")
+    at = next(
+        n for n, b in enumerate(blocks) if b.get("block_id") == f"paper:1:{cards[1].paper.id}"
+    )
     target = blocks[at]
     updated = with_vote_count(blocks, target["block_id"], cards[1].paper.id, 5)
     assert updated is not None
@@ -206,11 +211,15 @@ def card_text(card: PaperCard) -> str:
 
 
 def test_a_card_has_hugging_faces_tldr_above_the_excerpt_and_its_code_with_stars() -> None:
-    paper = replace(PAPER, ai_summary="Sinks keep <streaming> LLMs stable.",
-                    code_url="https://github.com/mit-han-lab/streaming-llm", github_stars=6543)  # fmt: skip
+    repo = "https://github.com/mit-han-lab/streaming-llm"
+    paper = replace(PAPER, ai_summary="Sinks keep <streaming> LLMs stable.", code_url=repo,
+                    github_stars=6543)  # fmt: skip
     lines = card_text(PaperCard(paper)).split("\n")
 
-    assert ":computer: <https://github.com/mit-han-lab/streaming-llm|mit-han-lab/streaming-llm ★ 6.5k>" in lines  # noqa: E501
+    assert (
+        ":computer: <https://github.com/mit-han-lab/streaming-llm|mit-han-lab/streaming-llm ★ 6.5k>"
+        in lines
+    )
     tldr = lines.index("*TL;DR* Sinks keep &lt;streaming&gt; LLMs stable.")
     assert lines[tldr + 1].startswith(escape(PAPER.abstract[:40]))
     detail = render(PaperDetail(PaperCard(paper))).blocks[0]["text"]["text"]
@@ -236,7 +245,10 @@ def test_a_saved_card_shows_the_reading_state() -> None:
 
 
 def test_a_digest_intro_comes_right_under_the_title() -> None:
-    intro = ("This week in journal club: Fri — <@U1> presents “X”", "Most discussed: “Y” (3 replies)")
+    intro = (
+        "This week in journal club: Fri — <@U1> presents “X”",
+        "Most discussed: “Y” (3 replies)",
+    )
     message = render(PaperList("This week's team digest", (PaperCard(PAPER),), 1, intro=intro))
 
     assert message.blocks[1]["text"]["text"] == "\n".join(escape(line) for line in intro)
