@@ -10,6 +10,7 @@ with a 429 (it did nothing), after its Retry-After.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -70,8 +71,11 @@ class FileUploader:
         if not isinstance(file_id, str) or not isinstance(url, str):
             raise UploadFailed("no upload URL in Slack's answer", permanent=False)
         await self._send_bytes(url, reply)
+        # slack_sdk repeats a call whose connection broke; this one may have shared the file.
+        once = copy.copy(self.client)
+        once.retry_handlers = []
         await self._api(
-            lambda: self.client.files_completeUploadExternal(
+            lambda: once.files_completeUploadExternal(
                 files=[{"id": file_id, "title": reply.filename}], channel_id=channel_id,
                 initial_comment=reply.text, thread_ts=thread_ts, token=token,
             ),

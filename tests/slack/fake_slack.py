@@ -105,6 +105,7 @@ class Call:
     params: dict[str, Any]
     token: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    answer: dict[str, Any] | None = None  # what the fake answered (scripted answers aside)
 
     def blocks(self) -> list[dict[str, Any]]:
         raw = self.params.get("blocks")
@@ -251,7 +252,8 @@ class FakeSlack:
         if auth.startswith("Bearer "):
             token = auth.removeprefix("Bearer ")
         token = token or params.get("token")
-        await self._record(Call(method, params, token, dict(request.headers)))
+        call = Call(method, params, token, dict(request.headers))
+        await self._record(call)
         if self._drops.get(method):
             self._drops[method] -= 1
             assert request.transport is not None
@@ -261,7 +263,8 @@ class FakeSlack:
         if scripted:
             answer = scripted.pop(0)
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
-        return web.json_response(self._default(method, params, token))
+        call.answer = self._default(method, params, token)
+        return web.json_response(call.answer)
 
     def _default(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "auth.test":
