@@ -17,11 +17,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_app import SlackApp, SlackPoster
 from adapters.slack_app.blocks import SAVE_ACTION_ID
 from adapters.slack_app.files import FileUploader, UploadFailed
+from adapters.slack_app.home import MAX_HOME_BLOCKS, home_view
 from bot.club import ClubReminders, channel_schedule, reminder_due_at
+from bot.commands import HomeSummary
 from bot.digests import weekly_digest
-from bot.models import ChannelRef
+from bot.models import ChannelRef, Subscription
 from bot.ports import DeliveryError
-from bot.replies import FileReply, Notice, PaperCard, PaperDetail
+from bot.replies import FileReply, Notice, PaperCard, PaperDetail, PaperList
 from bot.storage import Store, utc_now
 from tests.papers import NOW, seed_papers
 from tests.slack.fake_slack import BOT_USER, FakeSlack, block_kit_problems
@@ -401,3 +403,24 @@ async def test_replies_under_a_card_paperboy_posted_count_for_its_paper(
     assert await store.most_discussed(HERE, utc_now() - timedelta(days=7)) == [
         (seed_papers()[1].id, 1)
     ]
+
+
+def test_a_crowded_home_tab_stays_within_slacks_limits() -> None:
+    papers = [replace(seed_papers()[0], id=f"2401.{n:05d}", title="T" * 400) for n in range(60)]
+    cards = tuple(PaperCard(p, team_votes=n, reading="unread") for n, p in enumerate(papers))
+    saved = PaperList("Your reading list", cards, total=60, footer="Mark one read…")
+    top = PaperList("Your team's top papers this week", cards, total=60)
+    subscriptions = tuple(
+        Subscription(n, ChannelRef("slack", TEAM, f"C{n % 45}"), "q" * 300 + str(n), "U1", NOW)
+        for n in range(45 * 10)
+    )
+
+    view = home_view(HomeSummary(saved, top, subscriptions))
+
+    blocks = view["blocks"]
+    assert view["type"] == "home" and len(blocks) <= MAX_HOME_BLOCKS
+    for start in range(0, len(blocks), 50):
+        assert block_kit_problems(blocks[start : start + 50], "x") == []
+    text = view_text(view)
+    assert "…and 50 more." in text  # ten of sixty papers, in each list
+    assert "…and 25 more channels." in text
