@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
@@ -163,9 +164,19 @@ class KnowledgeListeners:
         self.app.spawn(self._count_reply(where, str(user), str(thread), str(ts)))
 
     async def _count_reply(self, where: ChannelRef, user: str, thread: str, ts: str) -> None:
-        paper = await self.store.record_reply(where, user, message_key=thread, reply_key=ts)
+        paper = await self.store.record_reply(
+            where, user, message_key=thread, reply_key=ts, now=_sent_at(ts)
+        )
         if paper is not None:
             log.info("counted a reply about %s in %s", paper, where)
+
+
+def _sent_at(ts: str) -> datetime | None:
+    """When a message was written: its ts is Unix seconds (a late redelivery keeps its day)."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 async def _tell(respond: AsyncRespond, **message: Any) -> None:

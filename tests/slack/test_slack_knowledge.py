@@ -7,7 +7,7 @@ import csv
 import io
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import bibtexparser
@@ -20,11 +20,13 @@ from adapters.slack_app.files import FileUploader, UploadFailed
 from adapters.slack_app.home import MAX_HOME_BLOCKS, home_view
 from bot.club import ClubReminders, channel_schedule, reminder_due_at
 from bot.commands import HomeSummary
-from bot.digests import weekly_digest
+from bot.delivery import DigestDelivery
 from bot.models import ChannelRef, Subscription
 from bot.ports import DeliveryError
 from bot.replies import FileReply, Notice, PaperCard, PaperDetail, PaperList
+from bot.scheduling import ChannelSchedule
 from bot.storage import Store, utc_now
+from tests.conftest import Clock
 from tests.papers import NOW, seed_papers
 from tests.slack.fake_slack import BOT_USER, FakeSlack, block_kit_problems
 from tests.slack.workspace import BOT_TOKEN, CHANNEL, TEAM, USER, FakeClock, Workspace, payload
@@ -361,30 +363,39 @@ async def test_opening_the_messages_tab_publishes_nothing(
 
 
 async def test_replies_under_a_shared_paper_make_the_weekly_most_discussed_line(
-    slack: Workspace, store: Store, slack_app: SlackApp, fake_slack: FakeSlack
+    slack: Workspace, store: Store, slack_app: SlackApp, fake_slack: FakeSlack, clock: Clock
 ) -> None:
-    link = payload("link_shared")  # someone pastes an arXiv link: message 1700000200.000300
+    monday = (NOW + timedelta(days=7 - NOW.weekday())).replace(hour=9, minute=5)
+    await store.channel_id(HERE, now=NOW - timedelta(days=10))
+    await store.update_digests(HERE, schedule=ChannelSchedule(time(9, 0), "UTC", "daily"))
+    clock.now = monday - timedelta(days=1)
+    link = payload("link_shared")  # someone pastes an arXiv link on Sunday
     await slack.event(link)
     await slack_app.drain()
     parent = link["event"]["message_ts"]
 
-    for ts, user in (("1700000201.000001", "U1"), ("1700000202.000001", "U2")):
-        await slack.event(reply_event(parent, ts, user))
-    await slack.event(reply_event(parent, "1700000201.000001", "U1"))  # Slack retries one
-    await slack.event(reply_event(parent, "1700000203.000001", BOT_USER, bot_id="BBOT"))
-    await slack.event(reply_event(parent, "1700000204.000001", "U3", subtype="message_changed"))
+    def ts(hours_before: int) -> str:
+        return f"{(monday - timedelta(hours=hours_before)).timestamp():.6f}"
+
+    for sent, user in ((ts(3), "U1"), (ts(2), "U2")):
+        await slack.event(reply_event(parent, sent, user))
+    await slack.event(reply_event(parent, ts(3), "U1"))  # Slack delivers one again
+    await slack.event(reply_event(parent, ts(1), BOT_USER, bot_id="BBOT"))
+    await slack.event(reply_event(parent, ts(1), "U3", subtype="message_changed"))
     await slack.event(reply_event(parent, parent, USER))  # the parent itself
-    await slack.event(reply_event("1700000999.000001", "1700000205.000001", "U1"))  # elsewhere
+    await slack.event(reply_event("1700000999.000001", ts(1), "U1"))  # under something else
+    await slack.event(reply_event(parent, ts(24 * 8), "U4"))  # last week's
     await slack_app.drain()
+    delivery = DigestDelivery(store, {"slack": SlackPoster.for_app(slack_app, sleep=Sleeps())})
 
-    digest = await weekly_digest(store, HERE, utc_now())
-    poster = SlackPoster(client(fake_slack), sleep=Sleeps())
-    await poster.post(HERE, digest.reply)
+    await delivery.run_due(monday)
 
-    [post] = fake_slack.calls_to("chat.postMessage")
-    assert block_kit_problems(post.blocks(), post.params["text"]) == []
-    line = "Most discussed: “Efficient Streaming Language Models with Attention Sinks” `0001.00001` (2 replies)"  # noqa: E501
-    assert any(line in (b.get("text") or {}).get("text", "") for b in post.blocks())
+    [weekly] = [call for call in fake_slack.calls_to("chat.postMessage")
+                if call.params["text"].startswith("This week's team digest")]  # fmt: skip
+    assert block_kit_problems(weekly.blocks(), weekly.params["text"]) == []
+    title = "Efficient Streaming Language Models with Attention Sinks"
+    line = f"Most discussed: “{title}” `0001.00001` (2 replies)"
+    assert weekly.blocks()[1]["text"]["text"] == line  # right under the digest's title
 
 
 async def test_replies_under_a_card_paperboy_posted_count_for_its_paper(
@@ -396,7 +407,7 @@ async def test_replies_under_a_card_paperboy_posted_count_for_its_paper(
     assert post.answer is not None
     ts = post.answer["ts"]
 
-    await slack.event(reply_event(ts, "1700001000.000001", "U1"))
+    await slack.event(reply_event(ts, f"{utc_now().timestamp():.6f}", "U1"))
     await slack_app.drain()
 
     assert post.params["channel"] == CHANNEL
