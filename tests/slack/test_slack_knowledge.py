@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import time, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from adapters.slack_app import SlackApp, SlackPoster
 from adapters.slack_app.blocks import SAVE_ACTION_ID
 from adapters.slack_app.files import FileUploader, UploadFailed
 from adapters.slack_app.home import MAX_HOME_BLOCKS, home_view
+from adapters.slack_app.listeners import WORKING_TEXT
 from bot.club import ClubReminders, channel_schedule, reminder_due_at
 from bot.commands import HomeSummary
 from bot.delivery import DigestDelivery
@@ -29,7 +31,16 @@ from bot.storage import Store, utc_now
 from tests.conftest import Clock
 from tests.papers import NOW, seed_papers
 from tests.slack.fake_slack import BOT_USER, FakeSlack, block_kit_problems
-from tests.slack.workspace import BOT_TOKEN, CHANNEL, TEAM, USER, FakeClock, Workspace, payload
+from tests.slack.workspace import (
+    BOT_TOKEN,
+    CHANNEL,
+    TEAM,
+    USER,
+    FakeClock,
+    Serve,
+    Workspace,
+    payload,
+)
 
 HERE = ChannelRef("slack", TEAM, CHANNEL)
 STREAMING = "0001.00001"
@@ -435,3 +446,19 @@ def test_a_crowded_home_tab_stays_within_slacks_limits() -> None:
     text = view_text(view)
     assert "…and 50 more." in text  # ten of sixty papers, in each list
     assert "…and 25 more channels." in text
+
+
+async def test_a_slow_export_still_uploads_after_the_ack(
+    make_slack_app: Callable[..., SlackApp], serve: Serve, store: Store
+) -> None:
+    app = make_slack_app(ack_budget=0.0)  # every answer misses the ack
+    slack = await serve(app)
+    await store.toggle_vote(HERE, "U1", STREAMING)
+
+    answer = (await slack.command("export csv")).json()
+    await app.drain()
+
+    assert answer == {"text": WORKING_TEXT, "response_type": "ephemeral"}
+    [file] = slack.fake.shared_files()
+    assert file.shared_in == CHANNEL
+    assert file.text().splitlines()[0].startswith("id,title,authors,published,votes,url")
