@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from adapters.slack_app.blocks import escape
 from adapters.slack_app.payloads import PERMANENT_ERRORS, api_error, retry_after
 from bot.replies import FileReply
 
@@ -77,7 +78,7 @@ class FileUploader:
         await self._api(
             lambda: once.files_completeUploadExternal(
                 files=[{"id": file_id, "title": reply.filename}], channel_id=channel_id,
-                initial_comment=reply.text, thread_ts=thread_ts, token=token,
+                initial_comment=escape(reply.text), thread_ts=thread_ts, token=token,
             ),
             repeatable=False,  # it may have been shared before the connection broke
         )  # fmt: skip
