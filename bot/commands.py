@@ -18,7 +18,7 @@ from bot import club, export
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
-from bot.models import SAMPLE_PREFIX, ChannelRef, Paper
+from bot.models import SAMPLE_PREFIX, ChannelRef, Paper, Subscription
 from bot.ports import PaperLookup
 from bot.query import QueryError, parse_query
 from bot.ranking import rank_trending
@@ -775,3 +775,27 @@ def _paper_id(text: str) -> str:
             "Use an arXiv id like `2401.01234`."
         )
     return ref.id
+
+
+@dataclass(frozen=True, slots=True)
+class HomeSummary:
+    """One person's overview of their workspace (Slack's App Home shows it): their reading
+    list, the team's top papers this week, and every channel's topics. Platform-neutral."""
+
+    saved: Reply
+    top: Reply
+    subscriptions: tuple[Subscription, ...]
+
+
+async def home_summary(bot: Paperboy, platform: str, workspace: str, user: str) -> HomeSummary:
+    """What :class:`HomeSummary` says for ``user``; the lists are the ``saved`` and ``top week``
+    answers, as the person would get them in any channel of the workspace."""
+    where = ChannelRef.direct(platform, workspace, user)
+    saved = await bot.handle(Command(where, user, "saved"))
+    top = await bot.handle(Command(where, user, "top week"))
+    subscriptions = tuple(
+        s
+        for s in await bot.store.all_subscriptions()
+        if (s.channel.platform, s.channel.workspace) == (platform, workspace)
+    )
+    return HomeSummary(saved, top, subscriptions)

@@ -4,7 +4,10 @@
 ``listeners``     slash commands, Upvote clicks, pasted links, uninstalls
 ``payloads``      reading Slack's payloads; remembering deliveries already handled
 ``blocks``        Block Kit rendering of the core's replies
-``poster``        the scheduler's way out (``SlackPoster``): pacing, 429s, errors sorted
+``poster``        the scheduler's way out (``SlackPoster``): pacing, 429s, errors sorted, DMs
+``files``         file uploads through Slack's external upload flow (``FileUploader``)
+``knowledge``     the Save button, export files, the App Home tab, thread replies counted
+``home``          the App Home tab's view
 ``oauth``         the install flow for many workspaces
 ``installations`` bot tokens and OAuth states in Paperboy's database
 ``http``          HTTP mode (``serve_http``): one signature check per request

@@ -40,11 +40,13 @@ class SlackApp(AsyncApp):
         *,
         verifier: SignatureVerifier | None,
         installations: SlackInstallationStore | None,
+        store: Store | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.verifier = verifier
         self.installations = installations
+        self.store = store
         self.inflight: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -112,7 +114,7 @@ def build_slack_app(
         assert bot_token is not None
         # Given the token, Bolt builds the client itself and looks for no SLACK_BOT_TOKEN (given
         # a client too, it would look, and warn that the token went unused).
-        app = SlackApp(installations=None, token=bot_token, **common)
+        app = SlackApp(installations=None, store=store, token=bot_token, **common)
         app.client.base_url = api_base_url(settings)
     Listeners(app, bot, store, app.installations, ack_budget=ack_budget, clock=clock).register()
     return app
@@ -127,8 +129,9 @@ def _multi_workspace_app(
         store, client, settings.slack_client_id, settings.slack_client_secret.value, logger
     )
     return SlackApp(
-        installations=wiring.installations, client=client, oauth_settings=wiring.oauth_settings,
-        oauth_flow=wiring.oauth_flow, authorize=wiring.authorize,
+        installations=wiring.installations, store=store, client=client,
+        oauth_settings=wiring.oauth_settings, oauth_flow=wiring.oauth_flow,
+        authorize=wiring.authorize,
         installation_store=wiring.installations, installation_store_bot_only=True, **common,
     )  # fmt: skip
 

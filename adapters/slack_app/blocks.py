@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.models import squash_spaces
 from bot.replies import (
+    CodeLink,
     Highlight,
     Notice,
     PaperCard,
@@ -20,6 +22,7 @@ from bot.replies import (
     PaperList,
     Reply,
     VoteRecorded,
+    first_sentence,
     format_authors,
     shorten,
 )
@@ -43,7 +46,9 @@ EXCERPT_CHARS = 300
 ABSTRACT_CHARS = 2400
 
 VOTE_ACTION_ID = "paperboy_vote"
+SAVE_ACTION_ID = "paperboy_save"  # value: the paper id; runs the core's ``save`` for the clicker
 _BLOCK_ID_PREFIX = "paper"
+_ACTIONS_PREFIX = "actions"
 _KIND_MARKS = {"info": "", "success": ":white_check_mark: ", "error": ":warning: "}
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -108,6 +113,16 @@ def vote_button(paper_id: str, team_votes: int) -> Block:
     }
 
 
+def save_button(paper_id: str, saved: bool = False) -> Block:
+    """Save to the clicker's reading list; the label says when the card's viewer has it."""
+    return {
+        "type": "button",
+        "action_id": SAVE_ACTION_ID,
+        "text": {"type": "plain_text", "text": "✓ Saved" if saved else "Save", "emoji": True},
+        "value": paper_id[:MAX_BUTTON_VALUE],
+    }
+
+
 def with_vote_count(
     blocks: Sequence[Block], block_id: str, paper_id: str, team_votes: int
 ) -> list[Block] | None:
@@ -164,8 +179,12 @@ def _list(reply: PaperList) -> SlackMessage:
             empty.append(_context(escape(reply.footer)))
         return SlackMessage(_fallback(escape(reply.empty_text)), tuple(empty), reply.public)
     blocks: list[Block] = [_header(reply.title)]
+    if reply.intro:
+        intro = _chunks(map(escape, reply.intro), MAX_SECTION_TEXT)
+        # The digest's journal club and "most discussed" lines: a few lines, two sections at most.
+        blocks.extend(_section(chunk) for chunk in intro[:2])
     reserved = 1 + (1 if reply.more_hint else 0) + (1 if reply.footer else 0)
-    chars = len(reply.title)
+    chars = len(reply.title) + sum(_block_chars(block) for block in blocks)
     shown = 0
     for index, card in enumerate(reply.cards[:MAX_LIST_CARDS]):
         card_blocks = [
@@ -188,7 +207,7 @@ def _list(reply: PaperList) -> SlackMessage:
         blocks.append(_context(escape(reply.more_hint)))
     if reply.footer:
         blocks.append(_context(escape(reply.footer)))
-    lines = [reply.title]
+    lines = [reply.title, *reply.intro]
     lines.extend(
         f"{n}. {card.paper.title} {card.paper.abs_url}"
         for n, card in enumerate(reply.cards[:shown], start=1)
@@ -209,13 +228,12 @@ def _card_blocks(card: PaperCard, index: int, *, full: bool, show_sharers: bool)
         meta.append(escape(", ".join(paper.categories[:3])))
     if paper.on_hf:
         meta.append(f"▲ {paper.hf_upvotes} on Hugging Face")
-    if full:
-        text = escape(shorten(paper.abstract, ABSTRACT_CHARS))
-    else:
-        text = _highlighted(card.excerpt, EXCERPT_CHARS)
+    if card.reading is not None:
+        meta.append("✓ Read" if card.reading == "read" else ":bookmark: Saved, unread")
     parts = [title, " · ".join(meta)]
-    if text:
-        parts.append(text)
+    if not full and card.code is not None:
+        parts.append(_code_link(card.code))
+    parts.extend(_summary(card, full=full))
     if full:
         parts.append(" · ".join(_links(card)))
     section = _section("\n".join(parts))
@@ -238,7 +256,42 @@ def _card_blocks(card: PaperCard, index: int, *, full: bool, show_sharers: bool)
                 ],
             }
         )
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"{_ACTIONS_PREFIX}:{index}:{paper.id}"[:MAX_BLOCK_ID],
+            "elements": [save_button(paper.id, saved=card.reading is not None)],
+        }
+    )
     return blocks
+
+
+def _summary(card: PaperCard, *, full: bool) -> list[str]:
+    """The TL;DR line, then the abstract (in full) or its excerpt, never saying a sentence twice:
+    without Hugging Face's summary the TL;DR *is* the abstract's first sentence."""
+    paper = card.paper
+    tldr = card.tldr
+    if full:
+        head = [f"*TL;DR* {escape(tldr)}"] if tldr and paper.ai_summary else []
+        abstract = escape(shorten(paper.abstract, ABSTRACT_CHARS))
+        return [*head, abstract] if abstract else head
+    lines = [f"*TL;DR* {escape(tldr)}"] if tldr else []
+    if card.snippet is None and not paper.ai_summary and tldr:
+        rest = _after(paper.abstract, first_sentence(paper.abstract))
+        text = escape(shorten(rest, EXCERPT_CHARS)) if rest else ""
+    else:
+        text = _highlighted(card.excerpt, EXCERPT_CHARS)
+    return [*lines, text] if text else lines
+
+
+def _after(text: str, head: str) -> str:
+    """What follows ``head`` in ``text`` (spaces squashed), or "" when text is only that."""
+    text = squash_spaces(text)
+    return text[len(head) :].strip() if text.startswith(head) else text
+
+
+def _code_link(code: CodeLink) -> str:
+    return f":computer: <{_url(code.url)}|{escape(code.label)}>"
 
 
 def _links(card: PaperCard) -> list[str]:
@@ -248,8 +301,8 @@ def _links(card: PaperCard) -> list[str]:
         links.append(f"<{paper.pdf_url}|PDF>")
     if paper.hf_url:
         links.append(f"<{paper.hf_url}|Hugging Face>")
-    if paper.code_url and paper.code_url.startswith(("https://", "http://")):
-        links.append(f"<{_url(paper.code_url)}|Code>")
+    if card.code is not None:
+        links.append(f"<{_url(card.code.url)}|Code: {escape(card.code.label)}>")
     return links
 
 

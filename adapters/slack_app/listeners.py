@@ -32,6 +32,7 @@ from adapters.slack_app.installations import (
     SlackInstallationStore,
     pause_workspace,
 )
+from adapters.slack_app.knowledge import KnowledgeListeners, uploading_text
 from adapters.slack_app.payloads import (
     Click,
     Malformed,
@@ -43,7 +44,7 @@ from adapters.slack_app.payloads import (
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
 from bot.models import ChannelRef
-from bot.replies import APOLOGY, Command, Notice, Reply, VoteRecorded
+from bot.replies import APOLOGY, Command, FileReply, Notice, Reply, VoteRecorded
 from bot.storage import Store
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Listeners:
     _deliveries: RecentKeys = field(init=False)
     _clicks: RecentKeys = field(init=False)
     _core_slots: asyncio.Semaphore = field(init=False)
+    _knowledge: KnowledgeListeners = field(init=False)
     _message_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
         init=False, default_factory=weakref.WeakValueDictionary
     )
@@ -85,6 +87,9 @@ class Listeners:
         self._deliveries = RecentKeys(RETRY_TTL_SECONDS, clock=self.clock)
         self._clicks = RecentKeys(DOUBLE_CLICK_SECONDS, clock=self.clock)
         self._core_slots = asyncio.Semaphore(CORE_SLOTS)
+        self._knowledge = KnowledgeListeners(
+            self.app, self.bot, self.store, self._handle, self._deliveries, self._clicks
+        )
 
     def register(self) -> None:
         self.app.command(re.compile(r"^/"))(self.on_command)
@@ -92,12 +97,13 @@ class Listeners:
         self.app.event("link_shared")(self.on_link_shared)
         self.app.event("app_uninstalled")(self.on_app_uninstalled)
         self.app.event("tokens_revoked")(self.on_tokens_revoked)
+        self._knowledge.register()  # Save, App Home, thread replies
 
     # -- /papers ------------------------------------------------------------------------------
 
     async def on_command(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-        context: AsyncBoltContext,
+        context: AsyncBoltContext, client: AsyncWebClient,
     ) -> None:  # fmt: skip
         try:
             command = command_from_slash(body)
@@ -110,19 +116,30 @@ class Listeners:
         waited = time.monotonic() - received if isinstance(received, float) else 0.0
         work = asyncio.ensure_future(self._handle(command))
         done, _ = await asyncio.wait({work}, timeout=max(self.ack_budget - waited, 0.0))
+        if work in done and isinstance(reply := work.result(), FileReply):
+            await ack(response_type="ephemeral", text=uploading_text(reply))
+            self.app.spawn(self._knowledge.send_file(reply, command, respond, client))
+            return
         if work in done:
             await ack(**_render_safely(work.result()).payload())
             return
         await ack(response_type="ephemeral", text=WORKING_TEXT)
-        self.app.spawn(self._answer_later(work, respond))
+        self.app.spawn(self._answer_later(work, respond, command, client))
 
     async def _handle(self, command: Command) -> Reply:
         """The core's answer, when a slot is free (every request goes through here)."""
         async with self._core_slots:
             return await self.bot.handle(command)
 
-    async def _answer_later(self, work: asyncio.Future[Reply], respond: AsyncRespond) -> None:
-        message = _render_safely(await work)
+    async def _answer_later(
+        self, work: asyncio.Future[Reply], respond: AsyncRespond, command: Command,
+        client: AsyncWebClient,
+    ) -> None:  # fmt: skip
+        reply = await work
+        if isinstance(reply, FileReply):
+            await self._knowledge.send_file(reply, command, respond, client)
+            return
+        message = _render_safely(reply)
         try:
             await respond(**message.payload())
         except (TimeoutError, ClientError, OSError) as error:
@@ -234,6 +251,11 @@ class Listeners:
         unfurls: dict[str, Any] = {link.text: unfurl(link.card) for link in shared}
         if unfurls:
             await self._unfurl(client, event, unfurls, composer=composer)
+        papers = {link.card.paper.id for link in shared}
+        ts = event.get("message_ts")
+        if len(papers) == 1 and not composer and isinstance(ts, str):
+            # A message sharing one paper: replies in its thread are discussion of that paper.
+            await self.store.remember_message(where, ts, papers.pop())
 
     async def _unfurl(
         self, client: AsyncWebClient, event: dict[str, Any], unfurls: dict[str, Any], *,

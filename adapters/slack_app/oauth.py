@@ -23,8 +23,12 @@ log = logging.getLogger(__name__)
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
-# The least that works: the slash command, posting and updating our own messages, unfurls.
-BOT_SCOPES = ("commands", "chat:write", "links:read", "links:write")
+# The least that works: the slash command, posting and updating our own messages, unfurls,
+# export files, direct messages (reminders), and reading thread replies to count discussion.
+BOT_SCOPES = (
+    "commands", "chat:write", "links:read", "links:write", "files:write", "im:write",
+    "channels:history", "groups:history",
+)  # fmt: skip
 UNREACHABLE_REASON = "slack_unreachable"
 
 

@@ -15,6 +15,16 @@ from adapters.slack_app.installations import PLATFORM
 from bot.models import ChannelRef
 from bot.replies import Command
 
+# Errors that retrying will not fix: the scheduler pauses the channel after repeated ones.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found", "not_in_channel", "is_archived", "account_inactive",
+        "token_revoked", "token_expired", "invalid_auth", "not_authed", "no_permission",
+        "missing_scope", "team_access_not_granted", "restricted_action", "ekm_access_denied",
+        "org_login_required", "team_not_found", "not_allowed_token_type", "app_uninstalled",
+    }
+)  # fmt: skip
+
 
 class Malformed(ValueError):
     """A payload without the fields every request of its kind carries."""
@@ -113,3 +123,14 @@ class RecentKeys:
             return True
         self._seen[key] = now
         return False
+
+
+def retry_after(headers: Mapping[str, Any] | None) -> float:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(float(raw), 0.0)
+            except (TypeError, ValueError):
+                break
+    return 1.0

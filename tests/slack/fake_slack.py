@@ -105,6 +105,7 @@ class Call:
     params: dict[str, Any]
     token: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    answer: dict[str, Any] | None = None  # what the fake answered (scripted answers aside)
 
     def blocks(self) -> list[dict[str, Any]]:
         raw = self.params.get("blocks")
@@ -115,6 +116,25 @@ class Call:
     def unfurls(self) -> dict[str, Any]:
         raw = self.params.get("unfurls")
         return dict(json.loads(raw) if isinstance(raw, str) else raw or {})
+
+
+@dataclass
+class UploadedFile:
+    """A file as the fake holds it: announced, then sent, then (maybe) shared."""
+
+    id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    content_type: str | None = None
+    shared_in: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    title: str | None = None
+
+    def text(self) -> str:
+        assert self.data is not None, "the bytes never arrived"
+        return self.data.decode("utf-8")
 
 
 @dataclass
@@ -132,6 +152,10 @@ class FakeSlack:
         self.teams: dict[str, str] = {}  # bot token -> team id, for auth.test
         self.oauth_codes: dict[str, dict[str, Any]] = {}  # code -> oauth.v2.access answer
         self.channel_errors: dict[str, str] = {}  # channel -> error chat.postMessage answers
+        self.user_errors: dict[str, str] = {}  # user -> error conversations.open answers
+        self.files: dict[str, UploadedFile] = {}  # file id -> what was announced and sent
+        self.upload_failures = 0  # how many more byte uploads answer 500
+        self.views: dict[str, dict[str, Any]] = {}  # user -> the Home tab last published
         self._scripts: dict[str, list[_Scripted]] = {}
         self._drops: dict[str, int] = {}  # method -> how many more calls to hang up on
         self._changed = asyncio.Condition()
@@ -147,6 +171,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", fake._api)
         app.router.add_post("/respond/{name}", fake._respond)
+        app.router.add_post("/upload/{file_id}", fake._upload)
         app.router.add_get("/socket", fake._socket)
         fake._runner = web.AppRunner(app, access_log=None)
         await fake._runner.setup()
@@ -196,6 +221,9 @@ class FakeSlack:
         """Hang up on the next ``times`` calls to ``method`` without answering."""
         self._drops[method] = self._drops.get(method, 0) + times
 
+    def shared_files(self) -> list[UploadedFile]:
+        return [file for file in self.files.values() if file.shared_in is not None]
+
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -224,7 +252,8 @@ class FakeSlack:
         if auth.startswith("Bearer "):
             token = auth.removeprefix("Bearer ")
         token = token or params.get("token")
-        await self._record(Call(method, params, token, dict(request.headers)))
+        call = Call(method, params, token, dict(request.headers))
+        await self._record(call)
         if self._drops.get(method):
             self._drops[method] -= 1
             assert request.transport is not None
@@ -234,7 +263,8 @@ class FakeSlack:
         if scripted:
             answer = scripted.pop(0)
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
-        return web.json_response(self._default(method, params, token))
+        call.answer = self._default(method, params, token)
+        return web.json_response(call.answer)
 
     def _default(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "auth.test":
@@ -263,6 +293,19 @@ class FakeSlack:
                 "ts": ts,
                 "message": {"text": params.get("text")},
             }
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(params)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(params)
+        if method == "conversations.open":
+            user = str(params.get("users") or "")
+            if not user or "," in user:
+                return {"ok": False, "error": "invalid_arguments"}
+            if user in self.user_errors:
+                return {"ok": False, "error": self.user_errors[user]}
+            return {"ok": True, "channel": {"id": f"D{user}"}}
+        if method == "views.publish":
+            return self._publish(params)
         if method == "chat.unfurl":
             raw = params.get("unfurls")
             unfurls = json.loads(raw) if isinstance(raw, str) else raw or {}
@@ -271,6 +314,79 @@ class FakeSlack:
                     return {"ok": False, "error": "invalid_unfurls"}
             return {"ok": True}
         return {"ok": True}
+
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename, length = params.get("filename"), str(params.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{len(self.files) + 1:07d}"
+        self.files[file_id] = UploadedFile(file_id, str(filename), int(length))
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: the bytes as the body (or a multipart ``file`` field)."""
+        file = self.files.get(request.match_info["file_id"])
+        if file is None:
+            return web.Response(status=404, text="not found")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            field = form.get("file") or form.get("filename")
+            data = field.file.read() if isinstance(field, web.FileField) else b""
+        else:
+            data = await request.read()
+        await self._record(Call("upload", {"file_id": file.id, "bytes": len(data)}, None,
+                                dict(request.headers)))  # fmt: skip
+        if self.upload_failures:
+            self.upload_failures -= 1
+            return web.Response(status=500, text="upload failed")
+        file.data, file.content_type = data, request.content_type
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw = params.get("files")
+        try:
+            wanted = json.loads(raw) if isinstance(raw, str) else raw
+            ids = [item["id"] for item in wanted]
+        except (TypeError, ValueError, KeyError):
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = params.get("channel_id")
+        if channel in self.channel_errors:
+            return {"ok": False, "error": self.channel_errors[channel]}
+        files = [self.files.get(file_id) for file_id in ids]
+        if not files or any(f is None or f.data is None for f in files):
+            return {"ok": False, "error": "file_not_found"}  # never uploaded
+        shared = []
+        for item, file in zip(wanted, files, strict=True):
+            assert file is not None and file.data is not None
+            if len(file.data) != file.length:
+                return {"ok": False, "error": "file_size_mismatch"}
+            file.shared_in, file.title = channel, item.get("title") or file.filename
+            file.thread_ts, file.initial_comment = (
+                params.get("thread_ts"),
+                params.get("initial_comment"),
+            )
+            shared.append({"id": file.id, "name": file.filename, "title": file.title,
+                           "size": file.length, "channels": [channel] if channel else [],
+                           "permalink": f"https://example.slack.com/files/{file.id}"})  # fmt: skip
+        return {"ok": True, "files": shared}
+
+    def _publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw = params.get("view")
+        view = json.loads(raw) if isinstance(raw, str) else raw
+        user = params.get("user_id")
+        if not isinstance(view, dict) or not isinstance(user, str):
+            return {"ok": False, "error": "invalid_arguments"}
+        if view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks") or []
+        problems = [] if len(blocks) <= 100 else [f"{len(blocks)} blocks > 100"]
+        # A Home tab takes 100 blocks; check the rest 50 at a time against message limits.
+        for start in range(0, len(blocks), LIMITS["blocks"]):
+            problems += block_kit_problems(blocks[start : start + LIMITS["blocks"]], "x")
+        if problems:
+            return {"ok": False, "error": "invalid_blocks", "errors": problems}
+        self.views[user] = view
+        return {"ok": True, "view": {"id": f"V{user}", **view}}
 
     async def _respond(self, request: web.Request) -> web.Response:
         params = await _params(request)
@@ -301,8 +417,10 @@ def _blocks(params: Mapping[str, Any]) -> Any:
 
 
 async def _params(request: web.Request) -> dict[str, Any]:
+    """Arguments from the body (form or JSON) and the query string, as Slack reads them."""
     raw = await request.text()
+    query = dict(request.query)
     if request.content_type == "application/json" or raw.startswith("{"):
         data = json.loads(raw) if raw else {}
-        return dict(data)
-    return dict(parse_qsl(raw, keep_blank_values=True))
+        return {**query, **dict(data)}
+    return {**query, **dict(parse_qsl(raw, keep_blank_values=True))}

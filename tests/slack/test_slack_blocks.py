@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from adapters.slack_app.blocks import (
     MAX_BLOCKS,
+    SAVE_ACTION_ID,
     escape,
     render,
     unfurl,
@@ -66,7 +67,7 @@ def test_an_empty_list_says_so() -> None:
 def test_a_card_links_the_title_and_shows_the_facts() -> None:
     card = PaperCard(PAPER, team_votes=3, reason="Matches your topic `attention`",
                      shared_by=("U123ABC", "someone"), comments=("a <b> c",))  # fmt: skip
-    [section, notes] = render(PaperDetail(card)).blocks
+    [section, notes, actions] = render(PaperDetail(card)).blocks
     text = section["text"]["text"]
     assert text.startswith(f"*<https://arxiv.org/abs/{PAPER.id}|{PAPER.title}>*")
     assert "Guangxuan Xiao, Yuandong Tian, Beidi Chen et al. · 2026-11-26 · cs.CL, cs.AI" in text
@@ -77,6 +78,12 @@ def test_a_card_links_the_title_and_shows_the_facts() -> None:
     elements = [e["text"] for e in notes["elements"]]
     assert elements == ["Matches your topic `attention`", "Shared by <@U123ABC>, someone",
                         "“a &lt;b&gt; c”"]  # fmt: skip
+    [save] = actions["elements"]
+    assert (save["action_id"], save["value"], save["text"]["text"]) == (
+        SAVE_ACTION_ID,
+        PAPER.id,
+        "Save",
+    )
 
 
 def test_matched_words_are_bold() -> None:
@@ -108,19 +115,22 @@ def test_public_replies_go_in_channel() -> None:
 
 def test_an_unfurl_is_one_compact_card() -> None:
     blocks = unfurl(PaperCard(PAPER, team_votes=1, shared_by=("U1AAA",)))["blocks"]
-    assert len(blocks) == 1
+    assert [block["type"] for block in blocks] == ["section", "actions"]  # card, Save
     assert block_kit_problems(blocks) == []
 
 
 def test_the_vote_count_is_redrawn_on_the_right_card_only() -> None:
     cards = tuple(PaperCard(p) for p in seed_papers()[:3])
     blocks = list(render(PaperList("R", cards, 3)).blocks)
-    target = blocks[4]
+    at = next(
+        n for n, b in enumerate(blocks) if b.get("block_id") == f"paper:1:{cards[1].paper.id}"
+    )
+    target = blocks[at]
     updated = with_vote_count(blocks, target["block_id"], cards[1].paper.id, 5)
     assert updated is not None
     changed = [a for a, b in zip(blocks, updated, strict=True) if a != b]
     assert [c["block_id"] for c in changed] == [target["block_id"]]
-    assert updated[4]["accessory"]["text"]["text"] == "▲ Upvote · 5"
+    assert updated[at]["accessory"]["text"]["text"] == "▲ Upvote · 5"
     assert with_vote_count(blocks, "paper:9:nope", "nope", 1) is None
 
 
@@ -139,6 +149,8 @@ def papers(draw: st.DrawFn) -> Paper:
         hf_upvotes=draw(st.integers(0, 10**9)),
         on_hf=draw(st.booleans()),
         code_url=draw(st.one_of(st.none(), st.just("https://github.com/a|b>c"))),
+        ai_summary=draw(st.one_of(st.none(), texts)),
+        github_stars=draw(st.one_of(st.none(), st.integers(0, 10**9))),
     )
 
 
@@ -153,13 +165,20 @@ def cards(draw: st.DrawFn) -> PaperCard:
         reason=draw(st.one_of(st.none(), texts)),
         shared_by=tuple(draw(st.lists(st.text(max_size=40), max_size=20))),
         comments=tuple(draw(st.lists(texts, max_size=12))),
+        reading=draw(st.sampled_from([None, "unread", "read"])),
     )  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(cards(), min_size=1, max_size=30), texts, st.one_of(st.none(), texts))
-def test_any_list_fits_block_kit(found: list[PaperCard], title: str, hint: str | None) -> None:
-    fits(PaperList(title or "x", tuple(found), len(found), more_hint=hint, footer=hint))
+@given(
+    st.lists(cards(), min_size=1, max_size=30), texts, st.one_of(st.none(), texts),
+    st.lists(texts, max_size=4),
+)  # fmt: skip
+def test_any_list_fits_block_kit(
+    found: list[PaperCard], title: str, hint: str | None, intro: list[str]
+) -> None:
+    fits(PaperList(title or "x", tuple(found), len(found), more_hint=hint, footer=hint,
+                   intro=tuple(intro)))  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
@@ -183,3 +202,54 @@ def test_a_long_snippet_is_cut_with_its_matches_still_in_place() -> None:
     body = section["text"]["text"]
     assert "lead  in\n*word* word" in body
     assert body.endswith("…")
+
+
+def card_text(card: PaperCard) -> str:
+    [section] = render(PaperList("R", (card,), 1)).blocks[2:3]
+    text: str = section["text"]["text"]
+    return text
+
+
+def test_a_card_has_hugging_faces_tldr_above_the_excerpt_and_its_code_with_stars() -> None:
+    repo = "https://github.com/mit-han-lab/streaming-llm"
+    paper = replace(PAPER, ai_summary="Sinks keep <streaming> LLMs stable.", code_url=repo,
+                    github_stars=6543)  # fmt: skip
+    lines = card_text(PaperCard(paper)).split("\n")
+
+    assert (
+        ":computer: <https://github.com/mit-han-lab/streaming-llm|mit-han-lab/streaming-llm ★ 6.5k>"
+        in lines
+    )
+    tldr = lines.index("*TL;DR* Sinks keep &lt;streaming&gt; LLMs stable.")
+    assert lines[tldr + 1].startswith(escape(PAPER.abstract[:40]))
+    detail = render(PaperDetail(PaperCard(paper))).blocks[0]["text"]["text"]
+    assert "|Code: mit-han-lab/streaming-llm ★ 6.5k>" in detail
+
+
+def test_without_a_summary_the_tldr_is_the_first_sentence_said_once() -> None:
+    paper = replace(PAPER, abstract="We fix streaming. It works well. Code is out.",
+                    ai_summary=None)  # fmt: skip
+    text = card_text(PaperCard(paper))
+
+    assert "*TL;DR* We fix streaming.\nIt works well. Code is out." in text
+    assert text.count("We fix streaming") == 1
+
+
+def test_a_saved_card_shows_the_reading_state() -> None:
+    unread = render(PaperList("R", (PaperCard(PAPER, reading="unread"),), 1))
+    read = render(PaperList("R", (PaperCard(PAPER, reading="read"),), 1))
+
+    assert ":bookmark: Saved, unread" in unread.blocks[2]["text"]["text"]
+    assert "✓ Read" in read.blocks[2]["text"]["text"]
+    assert unread.blocks[3]["elements"][0]["text"]["text"] == "✓ Saved"
+
+
+def test_a_digest_intro_comes_right_under_the_title() -> None:
+    intro = (
+        "This week in journal club: Fri — <@U1> presents “X”",
+        "Most discussed: “Y” (3 replies)",
+    )
+    message = render(PaperList("This week's team digest", (PaperCard(PAPER),), 1, intro=intro))
+
+    assert message.blocks[1]["text"]["text"] == "\n".join(escape(line) for line in intro)
+    assert "Most discussed: “Y” (3 replies)" in message.text

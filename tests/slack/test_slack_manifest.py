@@ -25,7 +25,15 @@ def test_it_asks_for_exactly_the_scopes_the_app_uses() -> None:
 
 
 def test_it_subscribes_to_the_events_the_app_handles() -> None:
-    assert set(listed_under("bot_events")) == {"link_shared", "app_uninstalled", "tokens_revoked"}
+    assert set(listed_under("bot_events")) == {
+        "link_shared", "app_uninstalled", "tokens_revoked", "app_home_opened",
+        "message.channels", "message.groups",
+    }  # fmt: skip
+
+
+def test_the_home_tab_is_on() -> None:
+    assert re.search(r"^\s+home_tab_enabled: true", MANIFEST, re.MULTILINE)
+    assert re.search(r"^\s+messages_tab_enabled: true", MANIFEST, re.MULTILINE)
 
 
 def test_every_unfurl_domain_is_a_paper_site_we_recognise() -> None:
