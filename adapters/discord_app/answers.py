@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from adapters.discord_app.embeds import render
-from adapters.discord_app.views import send_kwargs, vote_view
-from bot.replies import Reply
+from adapters.discord_app.discussion import remember_posted
+from adapters.discord_app.embeds import DiscordMessage, render
+from adapters.discord_app.tree import send_private
+from adapters.discord_app.views import attachment_file, message_view, send_kwargs
+from bot.replies import Notice, Reply
 
 if TYPE_CHECKING:
     from adapters.discord_app.client import PaperboyDiscord
+
+log = logging.getLogger(__name__)
+
+UPLOAD_FAILED = (
+    "I could not upload the file to Discord just now. Please try again in a minute; "
+    "`paperboy export` on the command line gives the same file."
+)
 
 
 async def answer(
@@ -38,15 +48,41 @@ async def answer(
         await interaction.response.defer(ephemeral=not public, thinking=True)
     reply = await work
     message = render(adjust(reply) if adjust else reply)
-    if done:
-        await interaction.response.send_message(**send_kwargs(message), ephemeral=message.ephemeral)
-    elif message.ephemeral == (not public):
-        await interaction.edit_original_response(
-            content=message.content, embeds=list(message.embeds), view=vote_view(message.votes)
+    try:
+        sent = await _send(interaction, message, deferred=not done, public=public)
+    except discord.HTTPException as error:
+        if message.attachment is None:
+            raise
+        log.warning("Could not upload %s to Discord: %s", message.attachment.filename, error)
+        await send_private(interaction, Notice(UPLOAD_FAILED, kind="error"))
+        return
+    if sent is not None and not message.ephemeral:
+        ref = client.core_command(interaction, text).channel
+        await remember_posted(client.paperboy.store, ref, sent.id, message)
+
+
+async def _send(
+    interaction: discord.Interaction[Any], message: DiscordMessage, *, deferred: bool, public: bool
+) -> discord.Message | None:
+    """Send the answer the way the interaction's state allows; the message, when Discord says."""
+    if not deferred:
+        response = await interaction.response.send_message(
+            **send_kwargs(message), ephemeral=message.ephemeral
         )
-    else:
-        await interaction.delete_original_response()
-        await interaction.followup.send(**send_kwargs(message), ephemeral=message.ephemeral)
+        resource = response.resource if response is not None else None
+        return resource if isinstance(resource, discord.Message) else None
+    if message.ephemeral == (not public):
+        files = [attachment_file(message)] if message.attachment is not None else []
+        return await interaction.edit_original_response(
+            content=message.content,
+            embeds=list(message.embeds),
+            view=message_view(message),
+            attachments=files,
+        )
+    await interaction.delete_original_response()
+    return await interaction.followup.send(
+        **send_kwargs(message), ephemeral=message.ephemeral, wait=True
+    )
 
 
 def words(*parts: str) -> str:
