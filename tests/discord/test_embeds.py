@@ -78,7 +78,7 @@ async def test_a_long_trending_list_fits_one_message(
 
     assert_within_limits(data)
     assert len(data["embeds"]) == 10  # trending shows ten; each got a smaller share
-    assert len(buttons(data)) == 10
+    assert len(buttons(data)) == 20  # an upvote and a Save button for each
     assert data["embeds"][0]["title"].startswith("1. Paper 1: A *Very* Long Title")
     assert data["embeds"][0]["title"].endswith("…")
     assert "\\*\\*markdown\\*\\*" in data["embeds"][0]["description"]  # shown, not formatting
