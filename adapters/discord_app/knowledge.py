@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from adapters.discord_app.answers import answer, words
 from adapters.discord_app.autocomplete import paper_choices, saved_choices
@@ -22,8 +23,8 @@ PAPER = "An arXiv id like 2401.01234, a paper link, or words from the title"
 SAVED_PAPER = "A paper on your reading list"
 
 
-class KnowledgeCommands:
-    """save, saved, unsave, read, export, present, club."""
+class KnowledgeCommands(commands.Cog):
+    """save, saved, unsave, read, export, present, club (never added on its own)."""
 
     client: PaperboyDiscord
 
