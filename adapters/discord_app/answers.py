@@ -47,7 +47,7 @@ async def answer(
     if not done:
         await interaction.response.defer(ephemeral=not public, thinking=True)
     reply = await work
-    message = render(adjust(reply) if adjust else reply)
+    message = within_upload_limit(interaction, render(adjust(reply) if adjust else reply))
     try:
         sent = await _send(interaction, message, deferred=not done, public=public)
     except discord.HTTPException as error:
@@ -59,6 +59,26 @@ async def answer(
     if sent is not None and not message.ephemeral:
         ref = client.core_command(interaction, text).channel
         await remember_posted(client.paperboy.store, ref, sent.id, message)
+
+
+def within_upload_limit(
+    interaction: discord.Interaction[Any], message: DiscordMessage
+) -> DiscordMessage:
+    """The message, or a clear refusal when its file is more than this server lets a bot upload
+    (Discord tells each interaction its limit: 10 MiB unless the server is boosted)."""
+    upload = message.attachment
+    limit = interaction.filesize_limit
+    if upload is None or len(upload.data) <= limit:
+        return message
+    log.warning("Not uploading %s: %d bytes, limit %d", upload.filename, len(upload.data), limit)
+    return render(Notice(too_big(len(upload.data), limit), kind="error"))
+
+
+def too_big(size: int, limit: int) -> str:
+    return (
+        f"That file is {size / 2**20:.1f} MB, more than Discord takes here "
+        f"({limit / 2**20:.0f} MB). `paperboy export` on the command line has no limit."
+    )
 
 
 async def _send(

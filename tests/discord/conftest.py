@@ -66,9 +66,12 @@ class Gateway:
         as_user: int = ADA,
         dm: bool = False,
         app_permissions: int | None = None,
+        upload_limit: int | None = None,
     ) -> dict[str, Any]:
         """Run ``/group sub option:value…`` as a member, the way Discord sends it."""
         payload = self._interaction("application_command.json", permissions, as_user, dm)
+        if upload_limit is not None:
+            payload["attachment_size_limit"] = upload_limit
         payload["data"]["id"] = self.command_id(group)
         payload["data"]["name"] = group
         payload["data"]["options"] = [

@@ -344,3 +344,33 @@ async def test_the_poster_remembers_a_single_paper_but_not_a_digest(
     await _eventually(counted)
     await asyncio.sleep(0.1)
     assert await _discussed(store) == [(one.paper.id, 1)]
+
+
+async def test_a_file_over_the_servers_upload_limit_is_refused_clearly(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _answer(gateway, "vote", {"paper": "0001.00001"})
+    with caplog.at_level(logging.WARNING, "adapters.discord_app.answers"):
+        small = gateway.command("papers", "export", {"format": "bibtex"}, upload_limit=100)
+        data = callback(await gateway.api.answers(small))["data"]
+
+    assert data["flags"] & EPHEMERAL
+    assert "more than Discord takes here" in descriptions(data)
+    assert "`paperboy export` on the command line" in descriptions(data)
+    assert "Not uploading paperboy-team-papers-2026-11-26.bib" in caplog.text
+
+
+async def test_a_slow_export_is_deferred_then_the_file_follows(
+    bot: Paperboy, gateway: Gateway, connect: Callable[..., Any]
+) -> None:
+    await _answer(gateway, "vote", {"paper": "0001.00001"})
+    gateway.client = await connect(bot, answer_within=0.0)  # every answer is deferred
+
+    asked = gateway.command("papers", "export", {"format": "csv"})
+    deferred, edit = await gateway.api.answers(asked, count=2)
+
+    assert deferred.body == {"type": 5}  # "thinking…" for the channel: the file is public
+    assert (edit.method, edit.path.rsplit("/", 1)[-1]) == ("PATCH", "@original")
+    (upload,) = edit.files
+    assert upload.filename == "paperboy-team-papers-2026-11-26.csv"
+    assert upload.data.decode().startswith("id,title,authors,published,votes,url")
