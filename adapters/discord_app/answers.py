@@ -57,8 +57,7 @@ async def answer(
         await send_private(interaction, Notice(UPLOAD_FAILED, kind="error"))
         return
     if sent is not None and not message.ephemeral:
-        ref = client.core_command(interaction, text).channel
-        await remember_posted(client.paperboy.store, ref, sent.id, message)
+        await remember_posted(client.paperboy.store, command.channel, sent.id, message)
 
 
 def within_upload_limit(

@@ -17,13 +17,7 @@ import discord
 from discord.utils import MISSING
 
 from adapters.discord_app.client import PaperboyDiscord, paperboy_client
-from adapters.discord_app.embeds import (
-    DiscordMessage,
-    VoteSpec,
-    relabel,
-    render,
-    save_label,
-)
+from adapters.discord_app.embeds import DiscordMessage, VoteSpec, relabel, render, save_label
 from bot.replies import SAVE_COMMAND, VoteRecorded
 
 VOTE_ID = re.compile(r"paperboy:vote:(?P<paper_id>\S{1,80})")
@@ -101,9 +95,7 @@ def revoted_view(message: discord.Message | None, paper_id: str, votes: int) -> 
                     relabel(child.label, votes) if match["paper_id"] == paper_id else child.label
                 )
                 view.add_item(VoteButton(match["paper_id"], label, row=row))
-            elif SAVE_ID.fullmatch(child.custom_id or ""):
-                saved = SAVE_ID.fullmatch(child.custom_id or "")
-                assert saved is not None
+            elif saved := SAVE_ID.fullmatch(child.custom_id or ""):
                 view.add_item(SaveButton(saved["paper_id"], child.label, row=row))
             elif child.url:
                 view.add_item(discord.ui.Button(label=child.label, url=child.url, row=row))
