@@ -374,3 +374,20 @@ async def test_a_slow_export_is_deferred_then_the_file_follows(
     (upload,) = edit.files
     assert upload.filename == "paperboy-team-papers-2026-11-26.csv"
     assert upload.data.decode().startswith("id,title,authors,published,votes,url")
+
+
+async def test_save_buttons_keep_working_after_a_restart(
+    bot: Paperboy, gateway: Gateway, connect: Callable[..., Any], store: Store
+) -> None:
+    listed = await _answer(gateway, "trending", {"span": "week"})
+    assert gateway.client is not None
+    await gateway.client.close()
+
+    gateway.client = await connect(bot)  # a new process: it knows nothing of the old message
+    third = next(b for b in buttons(listed) if b["label"] == "#3 🔖")
+    answer = callback(await gateway.api.answers(gateway.click(third["custom_id"], on=listed)))
+
+    assert answer["data"]["flags"] & EPHEMERAL
+    assert descriptions(answer["data"]).startswith("Saved “")
+    saved = await store.reading_list(CHANNEL, str(ADA))
+    assert [s.paper_id for s in saved] == [third["custom_id"].removeprefix("paperboy:save:")]
