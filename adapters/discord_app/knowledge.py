@@ -79,7 +79,11 @@ class KnowledgeCommands(commands.Cog):
         date: str | None = None,
         cancel: bool = False,
     ) -> None:
-        first_word = next(iter(paper.split()), "")  # the core reads the date after the paper
+        typed = paper.split()
+        # The reminder's hint reads `/papers present cancel <id>`: typed into `paper`, it works.
+        if typed and typed[0].lower() == "cancel":
+            cancel, typed = True, typed[1:]
+        first_word = typed[0] if typed else ""  # the core reads the date after the paper
         if cancel:
             text = words("present cancel", first_word)
         else:

@@ -228,6 +228,11 @@ async def test_present_club_and_cancel(gateway: Gateway, store: Store) -> None:
     assert "will no longer present `0001.00002`" in descriptions(cancelled)
     assert await store.club_claim(CHANNEL, "0001.00002") is None
 
+    # The reminder says `/papers present cancel <id>`; typed that way into `paper`, it works.
+    await _answer(gateway, "present", {"paper": "0001.00003"})
+    as_hinted = await _answer(gateway, "present", {"paper": "cancel 0001.00003"})
+    assert "will no longer present `0001.00003`" in descriptions(as_hinted)
+
 
 async def test_the_presenter_is_reminded_by_direct_message(gateway: Gateway, bot: Paperboy) -> None:
     await _answer(gateway, "present", {"paper": "0001.00002"})  # Thursday: the next Monday
