@@ -162,7 +162,7 @@ class PaperboyDiscord(commands.Bot):
         )  # fmt: skip
 
     async def on_message(self, message: discord.Message, /) -> None:
-        """No text commands (everything is a slash command); :class:`LinkSharesCog` reads links."""
+        """No text commands (everything is a slash command); the cogs read links and replies."""
 
     def invite_url(self) -> str:
         """The OAuth2 URL that adds the bot with the scopes and permissions it needs."""
