@@ -47,7 +47,8 @@ class DiscordPoster:
         try:
             direct = int(channel.direct_user) if channel.direct_user is not None else None
             channel_id = None if direct is not None else int(channel.channel)
-            guild_id = None if channel.workspace == DM_WORKSPACE else int(channel.workspace)
+            in_guild = direct is None and channel.workspace != DM_WORKSPACE
+            guild_id = int(channel.workspace) if in_guild else None
         except ValueError:
             raise DeliveryError(
                 f"{channel} does not name a Discord channel or user", permanent=True
