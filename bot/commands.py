@@ -126,6 +126,8 @@ class Paperboy:
                     f"That is too long for me ({len(cmd.text)} characters). "
                     f"Keep it under {MAX_COMMAND_LENGTH}."
                 )
+            if "\x00" in cmd.text:  # PostgreSQL text cannot hold it; nobody types it on purpose
+                raise UserError("That has a NUL character in it. Please type it again without.")
             name, args = split_command(cmd.text)
             spec = COMMANDS.get(name)
             if spec is None:

@@ -56,6 +56,11 @@ DISCORD = Spelling(
             "share": "share paper [comment]",
             "top": "top [span]",
             "schedule": "schedule [time] [timezone] [days] [picks] [quiet_days]",
+            "save": "save paper",
+            "unsave": "unsave paper",
+            "read": "read paper",
+            "export": "export [format] [saved]",
+            "present": "present paper [date] [cancel]",
         }
     ),
 )

@@ -273,3 +273,8 @@ async def test_schedule_sets_how_many_picks_and_quiet_days(chat: Chat, ask: Ask)
     assert isinstance(preview, PaperList) and len(preview.cards) == 3
     assert "`picks:` takes a number from 1 to 10" in await chat("schedule picks:50")
     assert "`quiet:on`" in await chat("schedule quiet:maybe")
+
+
+async def test_a_nul_character_is_refused_not_stored(chat: Chat) -> None:
+    # Found by the fuzzer above on PostgreSQL, whose text cannot hold NUL.
+    assert "NUL character" in await chat("subscribe 0\x00")

@@ -4,14 +4,16 @@
 |---|---|
 | ``client`` | the client: login and close, intents, command sync, starting and stopping |
 | ``papers`` | ``/papers …`` cog: what anyone may do |
+| ``knowledge`` | its reading list, export and journal club subcommands |
 | ``channel_settings`` | ``/papers-channel …`` cog: subscribe, unsubscribe, schedule |
 | ``link_shares`` | pasted paper links become shares |
+| ``discussion`` | replies under a posted paper counted |
 | ``answers`` | answering an interaction within Discord's three seconds |
 | ``autocomplete`` | suggestions as people type |
 | ``permissions`` | who may change a channel, whether the bot may post there |
-| ``views`` | the persistent upvote button |
+| ``views`` | the persistent upvote and Save buttons |
 | ``embeds`` | a reply rendered as embeds (pure functions) |
-| ``poster`` | digests out, through the scheduler's ``Poster`` port |
+| ``poster`` | digests and direct messages out, through the scheduler's ``Poster`` port |
 | ``tree`` | private answers for refused or failed commands |
 """
 

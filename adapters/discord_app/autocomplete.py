@@ -69,3 +69,24 @@ async def timezone_choices(
     return [
         app_commands.Choice(name=z, value=z) for z in timezone_suggestions(current, CHOICES_LIMIT)
     ]
+
+
+async def saved_choices(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Papers on the asker's reading list whose title or id contains what is typed."""
+    client = paperboy_client(interaction)
+    ref = channel_ref(interaction.guild_id, interaction.channel_id)
+    saved = await client.paperboy.store.reading_list(ref, str(interaction.user.id))
+    papers = await client.paperboy.store.get_papers([s.paper_id for s in saved])
+    needle = current.strip().lower()
+    choices = []
+    for entry in saved:
+        paper = papers.get(entry.paper_id)
+        title = paper.title if paper else entry.paper_id
+        if needle and needle not in title.lower() and needle not in entry.paper_id:
+            continue
+        mark = " ✓" if entry.is_read else ""
+        name = shorten(f"{title} · {entry.paper_id}{mark}", CHOICE_LIMIT)
+        choices.append(app_commands.Choice(name=name, value=entry.paper_id))
+    return choices[:CHOICES_LIMIT]

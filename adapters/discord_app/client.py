@@ -118,10 +118,10 @@ class PaperboyDiscord(commands.Bot):
         # Each module is a discord.py extension with its own setup(). They import this module, so
         # they are imported here; calling setup() directly (rather than load_extension) keeps
         # one copy of each module instead of re-executing it for every client.
-        from adapters.discord_app import channel_settings, link_shares, papers, views
+        from adapters.discord_app import channel_settings, discussion, link_shares, papers, views
 
         self._choose_intents()
-        for extension in (papers, channel_settings, link_shares, views):
+        for extension in (papers, channel_settings, link_shares, views, discussion):
             await extension.setup(self)
         await self.sync_commands()
 
@@ -162,7 +162,7 @@ class PaperboyDiscord(commands.Bot):
         )  # fmt: skip
 
     async def on_message(self, message: discord.Message, /) -> None:
-        """No text commands (everything is a slash command); :class:`LinkSharesCog` reads links."""
+        """No text commands (everything is a slash command); the cogs read links and replies."""
 
     def invite_url(self) -> str:
         """The OAuth2 URL that adds the bot with the scopes and permissions it needs."""

@@ -16,6 +16,8 @@ from discord.utils import escape_markdown
 
 from bot.models import Paper
 from bot.replies import (
+    CodeLink,
+    FileReply,
     Highlight,
     Notice,
     NoticeKind,
@@ -48,6 +50,9 @@ NOTICE_COLOURS: dict[NoticeKind, discord.Colour] = {
     "error": discord.Colour.red(),
 }
 _LIST_EXCERPT = 300
+SAVE_MARK = "🔖"
+SAVE_LABEL = f"{SAVE_MARK} Save"
+READING_MARKS = {"unread": "🔖 unread", "read": "✓ read"}
 _TRAILING_COUNT = re.compile(r"\d+$")
 
 
@@ -61,6 +66,23 @@ class VoteSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveSpec:
+    """One Save button to attach: which paper, and what it says."""
+
+    paper_id: str
+    label: str
+    row: int
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to upload with the message (an export)."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class DiscordMessage:
     """What to send: text above the embeds, the embeds, the vote buttons, and who may see it."""
 
@@ -68,10 +90,23 @@ class DiscordMessage:
     embeds: tuple[discord.Embed, ...]
     votes: tuple[VoteSpec, ...] = ()
     ephemeral: bool = True
+    saves: tuple[SaveSpec, ...] = ()
+    attachment: Attachment | None = None
+
+    @property
+    def paper_id(self) -> str | None:
+        """The paper a message shows when it shows exactly one, so replies under it count."""
+        shown = {vote.paper_id for vote in self.votes}
+        return shown.pop() if len(shown) == 1 else None
 
 
 def render(reply: Reply) -> DiscordMessage:
     """The Discord message for a reply. Not public means ephemeral when answering a person."""
+    if isinstance(reply, FileReply):
+        attachment = Attachment(reply.filename, reply.data)
+        return DiscordMessage(
+            None, (notice_embed(reply),), ephemeral=not reply.public, attachment=attachment
+        )
     if isinstance(reply, Notice):
         return DiscordMessage(None, (notice_embed(reply),), ephemeral=not reply.public)
     if isinstance(reply, VoteRecorded):
@@ -81,13 +116,21 @@ def render(reply: Reply) -> DiscordMessage:
     if isinstance(reply, PaperDetail):
         card = reply.card
         vote = VoteSpec(card.paper.id, vote_label(card.team_votes), row=0)
-        return DiscordMessage(None, (detail_embed(card),), (vote,), ephemeral=not reply.public)
+        save = SaveSpec(card.paper.id, SAVE_LABEL, row=0)
+        return DiscordMessage(
+            None, (detail_embed(card),), (vote,), ephemeral=not reply.public, saves=(save,)
+        )
     return _render_list(reply)
 
 
 def vote_label(votes: int, number: int | None = None) -> str:
     """``▲ Upvote · 3`` on a single paper, ``#2 ▲ 3`` in a list (the number matches the embed)."""
     return f"#{number} ▲ {votes}" if number is not None else f"▲ Upvote · {votes}"
+
+
+def save_label(number: int | None = None) -> str:
+    """``🔖 Save`` on a single paper, ``#2 🔖`` in a list (the number matches the embed)."""
+    return f"#{number} {SAVE_MARK}" if number is not None else SAVE_LABEL
 
 
 def relabel(label: str | None, votes: int) -> str:
@@ -107,10 +150,12 @@ def notice_embed(notice: Notice) -> discord.Embed:
 def detail_embed(card: PaperCard) -> discord.Embed:
     """One paper in full: the whole abstract, then authors, votes, links and team context."""
     paper = card.paper
+    abstract = escape_markdown(" ".join(paper.abstract.split()))
+    summary = tldr_line(card)
     embed = discord.Embed(
         title=fit(paper.title, TITLE_LIMIT),
         url=paper.abs_url,
-        description=fit(escape_markdown(" ".join(paper.abstract.split())), DESCRIPTION_LIMIT),
+        description=fit(f"{summary}\n\n{abstract}" if summary else abstract, DESCRIPTION_LIMIT),
         colour=PAPER_COLOUR,
     )
     fields: list[tuple[str, str, bool]] = [
@@ -120,7 +165,9 @@ def detail_embed(card: PaperCard) -> discord.Embed:
     if paper.categories:
         fields.append(("Categories", ", ".join(paper.categories), True))
     fields.append(("Votes", _votes_text(card), True))
-    fields.append(("Links", _links(paper), False))
+    if card.reading:
+        fields.append(("Your reading list", READING_MARKS[card.reading], True))
+    fields.append(("Links", _links(paper, card.code), False))
     if card.reason:
         fields.append(("Why", card.reason, False))
     if card.shared_by:
@@ -154,15 +201,22 @@ def list_card_embed(
     if paper.categories:
         facts.append(", ".join(paper.categories[:3]))
     facts.append(_votes_text(card))
+    if card.code:
+        facts.append(code_link(card.code))
+    if card.reading:
+        facts.append(READING_MARKS[card.reading])
     lines = [" · ".join(facts)]
     if card.reason:
         lines.append(f"*Why:* {card.reason}")
     if card.shared_by:
         lines.append("Shared by " + ", ".join(mention(user) for user in card.shared_by[:5]))
     lines.extend(f"> {escape_markdown(shorten(c, 200))}" for c in card.comments[:2])
+    summary = tldr_line(card)
+    if summary:
+        lines.append(summary)
     head = "\n".join(lines)
     room = budget - len(title) - len(head) - 2
-    excerpt = highlighted(card.excerpt, min(_LIST_EXCERPT, room)) if room > 40 else ""
+    excerpt = highlighted(_after_tldr(card), min(_LIST_EXCERPT, room)) if room > 40 else ""
     description = f"{head}\n{excerpt}" if excerpt else head
     embed = discord.Embed(
         title=title,
@@ -176,7 +230,7 @@ def list_card_embed(
 def _render_list(reply: PaperList) -> DiscordMessage:
     ephemeral = not reply.public
     if not reply.cards:
-        extra = (reply.footer,) if reply.footer else ()
+        extra = (*reply.intro, *((reply.footer,) if reply.footer else ()))
         empty = notice_embed(Notice(reply.empty_text, lines=extra))
         return DiscordMessage(None, (empty,), ephemeral=ephemeral)
     shown = reply.cards[:EMBEDS_PER_MESSAGE]
@@ -195,7 +249,14 @@ def _render_list(reply: PaperList) -> DiscordMessage:
         )
         for number, card in enumerate(reply.cards[: len(embeds)], start=1)
     )
-    lines = [f"**{escape_markdown(shorten(reply.title, 250))}**"]
+    # Save buttons go below the vote buttons: 10 cards fill rows 0-1 with votes, 2-3 with saves.
+    vote_rows = (len(embeds) + BUTTONS_PER_ROW - 1) // BUTTONS_PER_ROW
+    saves = tuple(
+        SaveSpec(card.paper.id, save_label(number), row=vote_rows + (number - 1) // BUTTONS_PER_ROW)
+        for number, card in enumerate(reply.cards[: len(embeds)], start=1)
+        if card.reading is None  # a reading list's papers are saved already
+    )
+    lines = [f"**{escape_markdown(shorten(reply.title, 250))}**", *reply.intro]
     if reply.footer:
         lines.append(reply.footer)
     if reply.more_hint:
@@ -203,7 +264,8 @@ def _render_list(reply: PaperList) -> DiscordMessage:
     left_out = len(reply.cards) - len(embeds)
     if left_out:
         lines.append(f"…and {left_out} more that did not fit in one message.")
-    return DiscordMessage(fit("\n".join(lines), CONTENT_LIMIT), tuple(embeds), votes, ephemeral)
+    content = fit("\n".join(lines), CONTENT_LIMIT)
+    return DiscordMessage(content, tuple(embeds), votes, ephemeral, saves=saves)
 
 
 def highlighted(text: Highlight, limit: int) -> str:
@@ -258,14 +320,36 @@ def _votes_text(card: PaperCard) -> str:
     return team
 
 
-def _links(paper: Paper) -> str:
+def tldr_line(card: PaperCard) -> str | None:
+    """The card's one-line summary, in italics, or None when the paper has none."""
+    summary = card.tldr
+    return f"**TL;DR** *{escape_markdown(summary)}*" if summary else None
+
+
+def _after_tldr(card: PaperCard) -> Highlight:
+    """The excerpt, without the first sentence when the TL;DR line above already says it."""
+    summary = card.tldr
+    if card.snippet is not None or card.paper.ai_summary or not summary:
+        return card.excerpt
+    abstract = " ".join(card.paper.abstract.split())
+    if not abstract.startswith(summary):
+        return card.excerpt
+    return Highlight(shorten(abstract[len(summary) :], _LIST_EXCERPT))
+
+
+def code_link(code: CodeLink) -> str:
+    """``[owner/repo ★ 3.3k](url)``: the code at a glance, stars when known."""
+    return f"[{escape_markdown(code.label)}]({code.url})"
+
+
+def _links(paper: Paper, code: CodeLink | None) -> str:
     links = [f"[arXiv]({paper.abs_url})" if not paper.is_sample else f"[Find it]({paper.abs_url})"]
     if paper.pdf_url:
         links.append(f"[PDF]({paper.pdf_url})")
     if paper.hf_url:
         links.append(f"[Hugging Face]({paper.hf_url})")
-    if paper.code_url:
-        links.append(f"[Code]({paper.code_url})")
+    if code:
+        links.append(f"Code: {code_link(code)}")
     return " · ".join(links)
 
 

@@ -12,6 +12,7 @@ import discord
 from discord.ext import commands
 
 from adapters.discord_app.client import PaperboyDiscord, channel_ref
+from adapters.discord_app.discussion import remember_posted
 from adapters.discord_app.embeds import render
 from adapters.discord_app.views import send_kwargs
 from bot.replies import PaperCard, PaperDetail, PaperList, Reply
@@ -44,13 +45,15 @@ class LinkSharesCog(commands.Cog):
             return
         rendered = render(shared_reply([link.card for link in shared]))
         try:
-            await message.channel.send(
+            sent = await message.channel.send(
                 **send_kwargs(rendered),
                 reference=message.to_reference(fail_if_not_exists=False),
                 mention_author=False,
             )
         except discord.HTTPException as error:
             log.info("Could not answer a shared link in %s: %s", where, error)
+            return
+        await remember_posted(self.client.paperboy.store, where, sent.id, rendered)
 
 
 def shared_reply(cards: list[PaperCard]) -> Reply:

@@ -11,13 +11,17 @@ from discord.ext import commands
 from adapters.discord_app.answers import answer, words
 from adapters.discord_app.autocomplete import paper_choices
 from adapters.discord_app.client import PaperboyDiscord
+from adapters.discord_app.knowledge import KnowledgeCommands
 
 PAPER = "An arXiv id like 2401.01234, a paper link, or words from the title"
 
 
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 class PapersCog(
-    commands.GroupCog, group_name="papers", group_description="Research papers for this channel"
+    KnowledgeCommands,
+    commands.GroupCog,
+    group_name="papers",
+    group_description="Research papers for this channel",
 ):
     """``/papers …``: search, show, vote, share, trending, top, subscriptions, digest, status."""
 

@@ -1,12 +1,14 @@
-"""The persistent upvote button, and a rendered message as the keyword arguments to send it.
+"""The persistent upvote and Save buttons, and a rendered message as the keyword arguments to
+send it.
 
-The button is a :class:`discord.ui.DynamicItem`: its ``custom_id`` carries the paper id, so a click
-on a message posted before a restart, or by another process, is still answered.
+The buttons are dynamic items (:class:`discord.ui.DynamicItem`): their ``custom_id`` carries the
+paper id, so a click on a message posted before a restart, or by another process, is answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -15,10 +17,11 @@ import discord
 from discord.utils import MISSING
 
 from adapters.discord_app.client import PaperboyDiscord, paperboy_client
-from adapters.discord_app.embeds import DiscordMessage, VoteSpec, relabel, render
-from bot.replies import VoteRecorded
+from adapters.discord_app.embeds import DiscordMessage, VoteSpec, relabel, render, save_label
+from bot.replies import SAVE_COMMAND, VoteRecorded
 
 VOTE_ID = re.compile(r"paperboy:vote:(?P<paper_id>\S{1,80})")
+SAVE_ID = re.compile(r"paperboy:save:(?P<paper_id>\S{1,80})")
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_ID):
@@ -92,6 +95,8 @@ def revoted_view(message: discord.Message | None, paper_id: str, votes: int) -> 
                     relabel(child.label, votes) if match["paper_id"] == paper_id else child.label
                 )
                 view.add_item(VoteButton(match["paper_id"], label, row=row))
+            elif saved := SAVE_ID.fullmatch(child.custom_id or ""):
+                view.add_item(SaveButton(saved["paper_id"], child.label, row=row))
             elif child.url:
                 view.add_item(discord.ui.Button(label=child.label, url=child.url, row=row))
     return view
@@ -109,15 +114,83 @@ def vote_view(votes: Sequence[VoteSpec]) -> discord.ui.View | None:
 
 def send_kwargs(message: DiscordMessage) -> dict[str, Any]:
     """What ``send`` / ``send_message`` take for a rendered message (never pinging anyone)."""
-    view = vote_view(message.votes)
-    return {
+    view = message_view(message)
+    kwargs: dict[str, Any] = {
         "content": message.content,
         "embeds": list(message.embeds),
         "view": view if view is not None else MISSING,
         "allowed_mentions": discord.AllowedMentions.none(),
     }
+    if message.attachment is not None:
+        kwargs["file"] = attachment_file(message)
+    return kwargs
+
+
+def attachment_file(message: DiscordMessage) -> discord.File:
+    """The message's file, fresh: a :class:`discord.File` is read once, so one per send."""
+    assert message.attachment is not None
+    upload = message.attachment
+    return discord.File(io.BytesIO(upload.data), filename=upload.filename)
+
+
+# -- Save: the clicker's reading list ---------------------------------------------------------
+
+
+class SaveButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SAVE_ID):
+    """Saves the paper to the clicker's reading list; only they see the confirmation."""
+
+    def __init__(self, paper_id: str, label: str | None = None, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                label=label or save_label(),
+                custom_id=f"paperboy:save:{paper_id}",
+                row=row,
+            )
+        )
+        self.paper_id = paper_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> SaveButton:
+        return cls(match["paper_id"], label=getattr(item, "label", None))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await save_clicked(paperboy_client(interaction), interaction, self.paper_id)
+
+
+async def save_clicked(
+    client: PaperboyDiscord, interaction: discord.Interaction[Any], paper_id: str
+) -> None:
+    """Run ``save <id>`` for whoever clicked and tell them privately; the message stays as is."""
+    command = client.core_command(interaction, f"{SAVE_COMMAND} {paper_id}")
+    work = asyncio.ensure_future(client.paperboy.handle(command))
+    done, _ = await asyncio.wait({work}, timeout=client.answer_within)
+    if not done:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    embeds = list(render(await work).embeds)
+    if done:
+        await interaction.response.send_message(embeds=embeds, ephemeral=True)
+    else:
+        await interaction.followup.send(embeds=embeds, ephemeral=True)
+
+
+def message_view(message: DiscordMessage) -> discord.ui.View | None:
+    """All of a message's buttons (upvotes, then saves below them), or None when it has none."""
+    view = vote_view(message.votes)
+    if not message.saves:
+        return view
+    view = view or discord.ui.View(timeout=None)
+    for save in message.saves:
+        view.add_item(SaveButton(save.paper_id, save.label, row=save.row))
+    return view
 
 
 async def setup(bot: PaperboyDiscord) -> None:
     """Answer upvote clicks, on old messages too (the buttons outlive the process)."""
-    bot.add_dynamic_items(VoteButton)
+    bot.add_dynamic_items(VoteButton, SaveButton)

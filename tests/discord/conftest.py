@@ -66,9 +66,12 @@ class Gateway:
         as_user: int = ADA,
         dm: bool = False,
         app_permissions: int | None = None,
+        upload_limit: int | None = None,
     ) -> dict[str, Any]:
         """Run ``/group sub option:value…`` as a member, the way Discord sends it."""
         payload = self._interaction("application_command.json", permissions, as_user, dm)
+        if upload_limit is not None:
+            payload["attachment_size_limit"] = upload_limit
         payload["data"]["id"] = self.command_id(group)
         payload["data"]["name"] = group
         payload["data"]["options"] = [
@@ -116,13 +119,34 @@ class Gateway:
         payload["message"] = {**payload["message"], **sent}
         return self.send(payload)
 
-    def post(self, content: str, *, author: int = ADA, bot: bool = False) -> dict[str, Any]:
-        """A member posts a message in the channel (MESSAGE_CREATE)."""
+    def post(
+        self,
+        content: str,
+        *,
+        author: int = ADA,
+        bot: bool = False,
+        reply_to: int | None = None,
+        thread: int | None = None,
+        message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A member posts a message in the channel (MESSAGE_CREATE): ``reply_to`` a message,
+        or in the ``thread`` with that id (a thread started from a message has its id)."""
         assert self.client is not None
         payload = fixture("message_create.json")
-        payload["id"] = str(next(self._ids))
+        payload["id"] = str(message_id or next(self._ids))
         payload["content"] = content
         payload["author"] = {**payload["author"], "id": str(author), "bot": bot}
+        if reply_to is not None:
+            payload["type"] = 19  # REPLY
+            payload["message_reference"] = {
+                "type": 0,
+                "message_id": str(reply_to),
+                "channel_id": payload["channel_id"],
+                "guild_id": payload["guild_id"],
+            }
+        if thread is not None:
+            payload["channel_id"] = str(thread)
+            payload["channel_type"] = 11  # PUBLIC_THREAD
         self.client._connection.parse_message_create(payload)  # type: ignore[arg-type]
         return payload
 

@@ -1,8 +1,10 @@
 """A fake Discord REST API on 127.0.0.1 (port 0) that records what the bot sends.
 
 It speaks just enough of Discord's v10 wire format for discord.py: logging in, registering
-commands, interaction callbacks, follow-ups and channel messages. Channels can be told to answer
-404, 403 or 429 to test delivery failures.
+commands, interaction callbacks, follow-ups and channel messages (JSON, or multipart with
+``payload_json`` and ``files[n]`` parts when a file is attached), and opening DM channels.
+Channels can be told to answer 404, 403 or 429 to test delivery failures; people can close their
+DMs to the bot (403, code 50007) or be unknown.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 APP_ID = 1100000000000000001
 BOT_ID = 1100000000000000002
@@ -23,12 +25,22 @@ GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """A file sent as a multipart ``files[n]`` part."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     method: str
     path: str  # without the /api/v10 prefix
     query: dict[str, str]
-    body: Any
+    body: Any  # the JSON, or a multipart request's payload_json
     headers: dict[str, str]
+    files: tuple[Upload, ...] = ()
 
 
 @dataclass
@@ -49,6 +61,11 @@ class FakeDiscord:
         self.registered: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id → commands
         self.refuse_guild: int | None = None  # a guild the bot is not in
         self.identified: dict[str, Any] | None = None  # the IDENTIFY the gateway received
+        self.closed_dms: set[int] = set()  # people who do not take DMs from the bot
+        self.unknown_users: set[int] = set()
+        self.dm_channels: dict[int, int] = {}  # DM channel id → the person
+        self.upload_error: ChannelError | None = None  # answer to any request with a file
+        self.messages: list[dict[str, Any]] = []  # every message Discord said it created
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = itertools.count(1)
         self._ids = itertools.count(1200000000000000000)
@@ -78,6 +95,7 @@ class FakeDiscord:
             f"{prefix}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._empty
         )
         app.router.add_post(f"{prefix}/channels/{{channel}}/messages", self._channel_message)
+        app.router.add_post(f"{prefix}/users/@me/channels", self._open_dm)
         app.router.add_get("/gateway", self._gateway)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -138,13 +156,16 @@ class FakeDiscord:
     async def _record(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        body: Any = None
-        if request.can_read_body:
-            body = await request.json() if request.content_type == "application/json" else None
+        body, files = await _read_body(request)
+        request["body"] = body
         path = request.path.removeprefix("/api/v10")
-        call = Call(request.method, path, dict(request.query), body, dict(request.headers))
+        call = Call(request.method, path, dict(request.query), body, dict(request.headers), files)
         try:
-            response: web.StreamResponse = await handler(request)
+            if files and self.upload_error is not None:
+                failure = self.upload_error
+                response: web.StreamResponse = _json(failure.body, status=failure.status)
+            else:
+                response = await handler(request)
         except web.HTTPNotFound:
             response = _error(404, 0, "404: Not Found")
         async with self._changed:
@@ -238,7 +259,7 @@ class FakeDiscord:
         )
 
     async def _callback(self, request: web.Request) -> web.Response:
-        payload = await request.json()
+        payload = request["body"]
         kind = payload["type"]
         interaction = {
             "id": request.match_info["id"],
@@ -255,10 +276,10 @@ class FakeDiscord:
         return _json({"interaction": interaction})
 
     async def _followup(self, request: web.Request) -> web.Response:
-        return _json(self._message(0, await request.json(), webhook_id=APP_ID))
+        return _json(self._message(0, request["body"], webhook_id=APP_ID))
 
     async def _edit(self, request: web.Request) -> web.Response:
-        return _json(self._message(0, await request.json(), webhook_id=APP_ID))
+        return _json(self._message(0, request["body"], webhook_id=APP_ID))
 
     async def _empty(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
@@ -268,12 +289,43 @@ class FakeDiscord:
         failure = self.channel_errors.get(channel_id)
         if failure is not None:
             return _json(failure.body, status=failure.status, headers=failure.headers)
-        return _json(self._message(channel_id, await request.json()))
+        if self.dm_channels.get(channel_id) in self.closed_dms:
+            return _error(403, 50007, "Cannot send messages to this user")
+        return _json(self._message(channel_id, request["body"]))
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """``POST /users/@me/channels``: the DM channel with one person (the same one each time)."""
+        recipient = int(request["body"]["recipient_id"])
+        if recipient in self.unknown_users:
+            return _error(400, 50033, "Invalid Recipient(s)")
+        channel_id = next((c for c, u in self.dm_channels.items() if u == recipient), None)
+        if channel_id is None:
+            channel_id = next(self._ids)
+            self.dm_channels[channel_id] = recipient
+        return _json(
+            {
+                "id": str(channel_id),
+                "type": 1,
+                "flags": 0,
+                "last_message_id": None,
+                "recipients": [user(recipient, f"user-{recipient}")],
+            }
+        )
 
     def _message(
         self, channel_id: int, data: dict[str, Any], webhook_id: int | None = None
     ) -> dict[str, Any]:
-        return message(
+        attachments = [
+            {
+                "id": str(next(self._ids)),
+                "filename": a["filename"],
+                "size": 0,
+                "url": f"https://cdn.discordapp.com/attachments/{channel_id}/{a['filename']}",
+                "proxy_url": f"https://media.discordapp.net/attachments/{a['filename']}",
+            }
+            for a in data.get("attachments") or []
+        ]
+        created = message(
             next(self._ids),
             channel_id,
             author=user(BOT_ID, "Paperboy", bot=True),
@@ -282,7 +334,31 @@ class FakeDiscord:
             components=data.get("components") or [],
             flags=data.get("flags") or 0,
             webhook_id=webhook_id,
+            attachments=attachments,
         )
+        self.messages.append(created)
+        return created
+
+
+async def _read_body(request: web.Request) -> tuple[Any, tuple[Upload, ...]]:
+    """The JSON a request carries, and its files when it is multipart (as with attachments)."""
+    if not request.can_read_body:
+        return None, ()
+    if request.content_type == "application/json":
+        return await request.json(), ()
+    if request.content_type != "multipart/form-data":
+        return None, ()
+    body: Any = None
+    files: list[Upload] = []
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        assert isinstance(part, BodyPartReader)
+        if part.name == "payload_json":
+            body = json.loads(await part.text())
+        elif part.name and part.name.startswith("files["):
+            content_type = part.headers.get("Content-Type", "application/octet-stream")
+            files.append(Upload(part.filename or "", content_type, bytes(await part.read())))
+    return body, tuple(files)
 
 
 def user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -307,6 +383,7 @@ def message(
     components: list[dict[str, Any]] | None = None,
     flags: int = 0,
     webhook_id: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "id": str(message_id),
@@ -320,7 +397,7 @@ def message(
         "mention_everyone": False,
         "mentions": [],
         "mention_roles": [],
-        "attachments": [],
+        "attachments": attachments or [],
         "embeds": embeds or [],
         "components": components or [],
         "pinned": False,

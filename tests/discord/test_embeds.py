@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from bot.replies import Highlight, PaperCard, PaperDetail, PaperList
 from bot.search import SearchIndex
 from bot.storage import Store
 from tests.discord.conftest import Gateway, buttons, callback
-from tests.papers import NOW
+from tests.papers import NOW, seed_papers
 
 
 def _long_paper(n: int) -> Paper:
@@ -78,7 +79,7 @@ async def test_a_long_trending_list_fits_one_message(
 
     assert_within_limits(data)
     assert len(data["embeds"]) == 10  # trending shows ten; each got a smaller share
-    assert len(buttons(data)) == 10
+    assert len(buttons(data)) == 20  # an upvote and a Save button for each
     assert data["embeds"][0]["title"].startswith("1. Paper 1: A *Very* Long Title")
     assert data["embeds"][0]["title"].endswith("…")
     assert "\\*\\*markdown\\*\\*" in data["embeds"][0]["description"]  # shown, not formatting
@@ -172,3 +173,76 @@ def _as_sent(message: DiscordMessage) -> dict[str, Any]:
         "embeds": [e.to_dict() for e in message.embeds],
         "components": [{"components": row} for row in rows.values()],
     }
+
+
+def test_cards_show_the_tldr_code_stars_and_reading_state() -> None:
+    summary = "StreamingLLM keeps a few attention sink tokens so models stream forever."
+    paper = replace(
+        seed_papers()[0],
+        ai_summary=summary,
+        code_url="https://github.com/mit-han-lab/streaming-llm",
+        github_stars=6543,
+    )
+    card = PaperCard(paper, team_votes=2, reading="unread")
+
+    listed = render(PaperList("Saved", (card,), total=1)).embeds[0]
+    detail = render(PaperDetail(card)).embeds[0]
+
+    assert listed.description is not None and detail.description is not None
+    facts, tldr_line, excerpt = listed.description.split("\n")
+    assert (
+        "[mit-han-lab/streaming-llm ★ 6.5k](https://github.com/mit-han-lab/streaming-llm)" in facts
+    )
+    assert facts.endswith("🔖 unread")
+    assert tldr_line == f"**TL;DR** *{summary}*"
+    assert excerpt.startswith("Deploying Large Language Models")
+    assert detail.description.startswith(f"**TL;DR** *{summary}*\n\nDeploying")
+    fields = {f.name: f.value for f in detail.fields}
+    assert "Code: [mit-han-lab/streaming-llm ★ 6.5k]" in (fields["Links"] or "")
+    assert fields["Your reading list"] == "🔖 unread"
+
+
+def test_without_a_summary_the_first_sentence_is_the_tldr_and_not_repeated() -> None:
+    card = PaperCard(seed_papers()[2])  # Promptagator: two sentences, no HF summary
+
+    (embed,) = render(PaperList("Found", (card,), total=1)).embeds
+
+    assert embed.description is not None
+    _, tldr_line, excerpt = embed.description.split("\n")
+    assert (
+        tldr_line
+        == "**TL;DR** *Much recent research on information retrieval has focused on how to "
+        "transfer from one task (typically with abundant supervised data) to various other tasks "
+        "where supervision is limited.*"
+    )
+    assert excerpt == "We show that dense retrieval can be trained from eight examples."
+
+
+def test_a_digest_intro_sits_above_the_cards() -> None:
+    intro = ("**This week in journal club**", "Mon 30 Nov: “Tutel”, presented by Ada")
+    cards = tuple(PaperCard(p) for p in seed_papers()[:2])
+
+    message = render(PaperList("This week's team digest", cards, total=2, public=True, intro=intro))
+    empty = render(PaperList("This week's team digest", (), total=0, public=True, intro=intro))
+
+    assert message.content is not None
+    assert message.content.split("\n")[:3] == ["**This week's team digest**", *intro]
+    assert "This week in journal club" in (empty.embeds[0].description or "")
+
+
+@given(st.text(min_size=0, max_size=3000), st.integers(min_value=0, max_value=10**9))
+@settings(max_examples=40, deadline=None)
+def test_any_summary_and_star_count_stay_within_limits(summary: str, stars: int) -> None:
+    papers = [replace(_long_paper(n), ai_summary=summary, github_stars=stars) for n in range(1, 11)]
+    cards = tuple(PaperCard(p, reading="read") for p in papers)
+    intro = tuple(summary[:500] for _ in range(5))
+
+    for message in (
+        render(PaperList("List", cards, total=10, intro=intro)),
+        render(PaperDetail(cards[0])),
+    ):
+        embeds = [e.to_dict() for e in message.embeds]
+        assert_within_limits({"embeds": embeds})
+        assert len(message.content or "") <= CONTENT_LIMIT
+        rows = {spec.row for spec in (*message.votes, *message.saves)}
+        assert rows <= set(range(5))  # Discord shows at most five rows of buttons

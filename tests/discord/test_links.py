@@ -30,7 +30,10 @@ async def test_a_pasted_link_is_recorded_and_answered(gateway: Gateway, store: S
     assert embed["title"] == "Promptagator: Few-shot Dense Retrieval From 8 Examples"
     assert {"name": "Shared by", "value": f"<@{ADA}>", "inline": False} in embed["fields"]
     assert reply["allowed_mentions"] == {"parse": [], "replied_user": False}
-    assert [b["custom_id"] for b in buttons(reply)] == ["paperboy:vote:0001.00003"]
+    assert [b["custom_id"] for b in buttons(reply)] == [
+        "paperboy:vote:0001.00003",
+        "paperboy:save:0001.00003",
+    ]
     shares = await store.shares_since(CHANNEL, NOW - timedelta(days=1))
     assert [(s.paper_id, s.user) for s in shares] == [("0001.00003", str(ADA))]
 

@@ -75,7 +75,10 @@ async def test_a_digest_is_posted_with_embeds_and_vote_buttons(
     assert sent.body["content"] == "**Today's trending papers**"
     assert [e["title"][:3] for e in sent.body["embeds"]] == ["1. ", "2. ", "3. "]
     assert "*Why:* New today" in sent.body["embeds"][0]["description"]
-    assert [b["label"] for b in buttons(sent.body)] == ["#1 ▲ 1", "#2 ▲ 1", "#3 ▲ 1"]
+    assert [b["label"] for b in buttons(sent.body)] == [
+        *("#1 ▲ 1", "#2 ▲ 1", "#3 ▲ 1"),
+        *("#1 🔖", "#2 🔖", "#3 🔖"),
+    ]
     assert "flags" not in sent.body or not sent.body["flags"] & 64
     assert sent.body["allowed_mentions"] == {"parse": []}
 

@@ -40,7 +40,14 @@ async def test_a_click_toggles_the_vote_and_updates_the_count(
     update = callback(calls)
     assert update["type"] == 7  # UPDATE_MESSAGE: the message the button is on, edited in place
     assert buttons(update["data"]) == [
-        {"type": 2, "style": 2, "disabled": False, "label": "▲ Upvote · 1", "custom_id": custom_id}
+        {"type": 2, "style": 2, "disabled": False, "label": "▲ Upvote · 1", "custom_id": custom_id},
+        {
+            "type": 2,
+            "style": 2,
+            "disabled": False,
+            "label": "🔖 Save",
+            "custom_id": "paperboy:save:0001.00001",
+        },
     ]
     assert "embeds" not in update["data"]  # the paper itself is left as it was
     told = calls[1]
@@ -70,7 +77,8 @@ async def test_votes_are_per_person(gateway: Gateway) -> None:
 async def test_only_the_clicked_papers_button_changes_in_a_list(gateway: Gateway) -> None:
     asked = gateway.command("papers", "trending", {"span": "week"})
     listed = callback(await gateway.api.answers(asked))["data"]
-    assert [len(row["components"]) for row in listed["components"]] == [5, 3]
+    # votes for the eight papers on two rows, their Save buttons on two more
+    assert [len(row["components"]) for row in listed["components"]] == [5, 3, 5, 3]
     second = buttons(listed)[1]
 
     click = gateway.click(second["custom_id"], on=listed, ephemeral=True)
@@ -79,7 +87,7 @@ async def test_only_the_clicked_papers_button_changes_in_a_list(gateway: Gateway
     before = [b["label"] for b in buttons(listed)]
     after = [b["label"] for b in buttons(update)]
     assert after == [*before[:1], "#2 ▲ 1", *before[2:]]
-    assert [len(row["components"]) for row in update["components"]] == [5, 3]
+    assert [len(row["components"]) for row in update["components"]] == [5, 3, 5, 3]
     assert [b["custom_id"] for b in buttons(update)] == [b["custom_id"] for b in buttons(listed)]
 
 
@@ -129,7 +137,8 @@ async def test_a_slow_vote_defers_then_edits_the_message(
 
 
 def _with_button(sent: dict[str, Any], custom_id: str) -> dict[str, Any]:
-    """The same message with its one button pointing somewhere else (an old or odd message)."""
+    """The same message with its vote button pointing somewhere else (an old or odd message)."""
     (row,) = sent["components"]
-    (button,) = row["components"]
-    return {**sent, "components": [{**row, "components": [{**button, "custom_id": custom_id}]}]}
+    button, *others = row["components"]
+    moved = [{**button, "custom_id": custom_id}, *others]
+    return {**sent, "components": [{**row, "components": moved}]}
