@@ -22,6 +22,7 @@ from bot.models import SAMPLE_PREFIX, ChannelRef, Paper
 from bot.ports import PaperLookup
 from bot.query import QueryError, parse_query
 from bot.ranking import rank_trending
+from bot.records import ChannelChanges
 from bot.replies import (
     APOLOGY,
     Command,
@@ -37,7 +38,7 @@ from bot.replies import (
 )
 from bot.scheduling import ScheduleError, parse_schedule
 from bot.search import SearchIndex
-from bot.spelling import CommandGroup, spelling_for
+from bot.spelling import CHANNEL_CHANGES, WORKSPACE_SETTINGS, CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
 
@@ -47,6 +48,10 @@ SEARCH_PAGE_SIZE = 5
 MAX_PICKS = 10
 MAX_COMMAND_LENGTH = 1000
 SHARE_FLAG = "--share"
+ROLE_UNKNOWN = (
+    "I could not check whether you are a workspace admin just now, so I changed nothing. "
+    "Please try again in a minute."
+)
 
 Handler = Callable[["Paperboy", Command, str], Awaitable[Reply]]
 
@@ -62,10 +67,14 @@ class CommandSpec:
     summary: str
     handler: Handler
     manages_channel: bool = False  # changes channel settings; platforms may restrict it
+    platforms: frozenset[str] | None = None  # where it is offered; None: everywhere
 
     @property
     def group(self) -> CommandGroup:
         return "channel" if self.manages_channel else "papers"
+
+    def offered_on(self, platform: str) -> bool:
+        return self.platforms is None or platform in self.platforms
 
 
 COMMANDS: dict[str, CommandSpec] = {}
@@ -81,10 +90,15 @@ _ALIASES = {
 
 
 def command(
-    name: str, usage: str, summary: str, *, manages_channel: bool = False
+    name: str,
+    usage: str,
+    summary: str,
+    *,
+    manages_channel: bool = False,
+    platforms: frozenset[str] | None = None,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = CommandSpec(name, usage, summary, handler, manages_channel)
+        COMMANDS[name] = CommandSpec(name, usage, summary, handler, manages_channel, platforms)
         return handler
 
     return register
@@ -128,8 +142,10 @@ class Paperboy:
                 )
             name, args = split_command(cmd.text)
             spec = COMMANDS.get(name)
-            if spec is None:
+            if spec is None or not spec.offered_on(cmd.channel.platform):
                 raise UserError(_unknown_command(cmd.channel.platform, name))
+            if spec.manages_channel and args:  # without arguments they only show or explain
+                await self._may_change_channel(cmd)
             return await spec.handler(self, cmd, args)
         except (UserError, QueryError, ScheduleError) as error:
             log.info("command %r from %s in %s refused: %s", name, cmd.user, cmd.channel, error)
@@ -137,6 +153,41 @@ class Paperboy:
         except Exception:
             log.exception("command %r failed in %s", name, cmd.channel)
             return Notice(APOLOGY, kind="error")
+
+    async def needs_role(self, cmd: Command) -> bool:
+        """Whether the answer to ``cmd`` depends on the person being a workspace admin, so that
+        an adapter asks its platform (a round trip) only then."""
+        name, args = split_command(cmd.text)
+        spec = COMMANDS.get(name)
+        if spec is None or not args:
+            return False
+        if spec.name == "settings":
+            return True
+        if not spec.manages_channel:
+            return False
+        ref = cmd.channel
+        try:
+            settings = await self.store.workspace_settings(ref.platform, ref.workspace)
+        except Exception:  # handle() meets the same trouble and answers it kindly
+            log.exception("could not read the settings of %s", ref.workspace)
+            return False
+        return settings.channel_changes == "admins"
+
+    async def _may_change_channel(self, cmd: Command) -> None:
+        """Refuse a channel change the workspace keeps for its admins and owners."""
+        if cmd.is_admin:
+            return
+        ref = cmd.channel
+        settings = await self.store.workspace_settings(ref.platform, ref.workspace)
+        if settings.channel_changes == "everyone":
+            return
+        if cmd.is_admin is None:
+            raise UserError(ROLE_UNKNOWN)
+        everyone = typed_command(ref.platform, "settings", f"{CHANNEL_CHANGES} everyone")
+        raise UserError(
+            "Only workspace admins and owners can change this channel's settings here. Ask an "
+            f"admin or owner to make the change, or to open it to everyone with {everyone}."
+        )
 
     # -- helpers shared by the handlers -----------------------------------------------------
 
@@ -259,7 +310,8 @@ class Paperboy:
 
 
 def _unknown_command(platform: str, name: str) -> str:
-    close = difflib.get_close_matches(name, list(COMMANDS) + list(_ALIASES), n=1)
+    offered = [spec.name for spec in COMMANDS.values() if spec.offered_on(platform)]
+    close = difflib.get_close_matches(name, offered + list(_ALIASES), n=1)
     hint = (
         f" Did you mean {typed_command(platform, _ALIASES.get(close[0], close[0]))}?"
         if close
@@ -281,6 +333,7 @@ async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
     lines = tuple(
         f"`{spelling.usage(spec.group, spec.name, spec.usage)}` — {spec.summary}"
         for spec in COMMANDS.values()
+        if spec.offered_on(cmd.channel.platform)
     )
     query_help = (
         "Search and topics understand: words (search puts papers with all of them first; topics "
@@ -482,6 +535,55 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
     )
     text = await describe_digests(bot.store, cmd.channel)
     return Notice(f"Done. {text}", kind="success", public=True)
+
+
+@command(
+    "settings",
+    f"settings [{CHANNEL_CHANGES} everyone|admins]",
+    "Workspace settings: who may change channels' topics and schedules (admins change it).",
+    platforms=frozenset({"slack", "console"}),
+)
+async def _settings(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    ref = cmd.channel
+    words = args.lower().split()
+    if not words:
+        settings = await bot.store.workspace_settings(ref.platform, ref.workspace)
+        return Notice(
+            "Workspace settings",
+            lines=(
+                _describe_channel_changes(settings.channel_changes),
+                f"Admins and owners change it with "
+                f"{typed_command(ref.platform, 'settings', f'{CHANNEL_CHANGES} admins')} or "
+                f"{typed_command(ref.platform, 'settings', f'{CHANNEL_CHANGES} everyone')}.",
+            ),
+        )
+    allowed = WORKSPACE_SETTINGS[CHANNEL_CHANGES]
+    if len(words) != 2 or words[0] != CHANNEL_CHANGES or words[1] not in allowed:
+        usage = typed_command(ref.platform, "settings", f"{CHANNEL_CHANGES} admins")
+        raise UserError(
+            f"I know one setting: `{CHANNEL_CHANGES}`, `everyone` or `admins`, e.g. {usage}."
+        )
+    if cmd.is_admin is None:
+        raise UserError(ROLE_UNKNOWN)
+    if not cmd.is_admin:
+        raise UserError("Only workspace admins and owners can change who may change channels here.")
+    choice: ChannelChanges = "admins" if words[1] == "admins" else "everyone"
+    changed = await bot.store.set_channel_changes(
+        ref.platform, ref.workspace, choice, by=cmd.user, now=bot.clock()
+    )
+    text = _describe_channel_changes(choice)
+    if not changed:
+        return Notice(f"Already so: {text[0].lower()}{text[1:]}")
+    return Notice(f"Done. {text}", kind="success")
+
+
+def _describe_channel_changes(allowed: ChannelChanges) -> str:
+    if allowed == "admins":
+        return (
+            "Only workspace admins and owners can change channels' topics, schedules, picks "
+            "and quiet days here."
+        )
+    return "Anyone can change channels' topics, schedules, picks and quiet days here."
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,14 @@ from bot.database import (
     to_iso,
 )
 from bot.models import ChannelRef, ClubClaim, Paper, SavedPaper, Share, Subscription
-from bot.records import ChannelSettings, DigestClaim, SlackInstallation, SourceStatus
+from bot.records import (
+    ChannelChanges,
+    ChannelSettings,
+    DigestClaim,
+    SlackInstallation,
+    SourceStatus,
+    WorkspaceSettings,
+)
 from bot.scheduling import ChannelSchedule
 
 __all__ = ["StorageError", "Store", "UpsertReport", "migrations", "to_iso", "utc_now"]
@@ -875,6 +882,52 @@ class Store:
             (ref.platform, ref.workspace, since, limit),
         )
         return [(row[0], int(row[1])) for row in rows]
+
+    # -- workspace settings ----------------------------------------------------------------
+
+    async def workspace_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
+        """The workspace's settings; the defaults where nobody changed them."""
+        row = await self._fetchone(
+            "SELECT channel_changes, updated_by, updated_at FROM workspace_settings "
+            "WHERE platform = ? AND workspace = ?",
+            (platform, workspace),
+        )
+        if row is None:
+            return WorkspaceSettings(platform, workspace)
+        return WorkspaceSettings(
+            platform,
+            workspace,
+            channel_changes=_channel_changes(row["channel_changes"]),
+            updated_by=row["updated_by"],
+            updated_at=_instant(row["updated_at"]),
+        )
+
+    async def set_channel_changes(
+        self,
+        platform: str,
+        workspace: str,
+        allowed: ChannelChanges,
+        *,
+        by: str,
+        now: datetime | None = None,
+    ) -> bool:
+        """Say who may change channels in a workspace. Returns whether the setting changed."""
+        current = await self.workspace_settings(platform, workspace)
+        if current.channel_changes == allowed:
+            return False
+        await self._db.execute(
+            "INSERT INTO workspace_settings "
+            "(platform, workspace, channel_changes, updated_by, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, workspace) DO UPDATE SET "
+            "channel_changes = excluded.channel_changes, updated_by = excluded.updated_by, "
+            "updated_at = excluded.updated_at",
+            (platform, workspace, allowed, by, now or utc_now()),
+        )
+        return True
+
+
+def _channel_changes(value: str) -> ChannelChanges:
+    return "admins" if value == "admins" else "everyone"
 
 
 # A newer version's text wins; at the same version arXiv's own record wins over a copy (HF).

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # The least that works: the slash command, posting and updating our own messages, unfurls.
-BOT_SCOPES = ("commands", "chat:write", "links:read", "links:write")
+BOT_SCOPES = ("commands", "chat:write", "links:read", "links:write", "users:read")
 UNREACHABLE_REASON = "slack_unreachable"
 
 
