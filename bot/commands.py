@@ -242,20 +242,16 @@ class Paperboy:
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
         page = await asyncio.to_thread(self.index.search, query, limit=limit)
-        found = [hit.paper_id for hit in page.hits]
-        # Both reads queue on the database thread together: one wait for it instead of two.
-        papers, votes = await asyncio.gather(
-            self.store.get_papers(found), self.store.vote_counts(channel, found)
-        )
+        found = await self.store.papers_with_votes(channel, [hit.paper_id for hit in page.hits])
         cards = tuple(
             PaperCard(
-                papers[hit.paper_id],
-                team_votes=votes.get(hit.paper_id, 0),
+                found[hit.paper_id][0],
+                team_votes=found[hit.paper_id][1],
                 snippet=hit.snippet,
                 score=hit.score,
             )
             for hit in page.hits
-            if hit.paper_id in papers
+            if hit.paper_id in found
         )
         more = None
         if page.total > len(cards):

@@ -273,3 +273,16 @@ async def test_schedule_sets_how_many_picks_and_quiet_days(chat: Chat, ask: Ask)
     assert isinstance(preview, PaperList) and len(preview.cards) == 3
     assert "`picks:` takes a number from 1 to 10" in await chat("schedule picks:50")
     assert "`quiet:on`" in await chat("schedule quiet:maybe")
+
+
+async def test_search_results_show_this_teams_votes(ask: Ask) -> None:
+    for user in ("alice", "bob"):
+        await ask("vote 0001.00001", user=user)
+    await ask("vote 0001.00001", user="carol", channel=OTHER_TEAM)
+
+    result = await ask("search streaming attention")
+
+    assert isinstance(result, PaperList)
+    votes = {card.paper.id: card.team_votes for card in result.cards}
+    assert votes.pop("0001.00001") == 2
+    assert votes and set(votes.values()) == {0}
