@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import difflib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
 from bot.models import SAMPLE_PREFIX, ChannelRef, Paper
 from bot.ports import PaperLookup
-from bot.query import QueryError, parse_query
+from bot.query import ParsedQuery, QueryError, parse_query
 from bot.ranking import rank_trending
 from bot.records import ChannelChanges
 from bot.replies import (
@@ -37,7 +38,7 @@ from bot.replies import (
     shorten,
 )
 from bot.scheduling import ScheduleError, parse_schedule
-from bot.search import SearchIndex
+from bot.search import SearchIndex, SearchPage
 from bot.spelling import CHANNEL_CHANGES, WORKSPACE_SETTINGS, CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
@@ -45,6 +46,7 @@ from bot.topics import MAX_TOPICS_PER_CHANNEL
 log = logging.getLogger(__name__)
 
 SEARCH_PAGE_SIZE = 5
+INLINE_SEARCH_SECONDS = 0.005  # a search this quick may hold the event loop (see _search_index)
 MAX_PICKS = 10
 MAX_COMMAND_LENGTH = 1000
 SHARE_FLAG = "--share"
@@ -131,8 +133,17 @@ class Paperboy:
     lookup: PaperLookup | None = None
     clock: Callable[[], datetime] = utc_now
     _lookups: dict[str, asyncio.Future[Paper | None]] = field(default_factory=dict)
+    _handling: int = 0  # commands being answered right now
+    _last_search_s: float = 0.0
 
     async def handle(self, cmd: Command) -> Reply:
+        self._handling += 1
+        try:
+            return await self._handle(cmd)
+        finally:
+            self._handling -= 1
+
+    async def _handle(self, cmd: Command) -> Reply:
         name = "?"
         try:
             if len(cmd.text) > MAX_COMMAND_LENGTH:
@@ -241,7 +252,7 @@ class Paperboy:
             phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
-        page = await asyncio.to_thread(self.index.search, query, limit=limit)
+        page = await self._search_index(query, limit)
         found = await self.store.papers_with_votes(channel, [hit.paper_id for hit in page.hits])
         cards = tuple(
             PaperCard(
@@ -269,6 +280,21 @@ class Paperboy:
             empty_text=f"No papers match {query}. Try fewer or broader words.",
             more_hint=more,
         )
+
+    async def _search_index(self, query: ParsedQuery, limit: int) -> SearchPage:
+        """A quick search with nothing else to answer runs right here: the trip to a worker
+        thread and back costs two thread switches, each a wait for a free core on a busy
+        machine. Otherwise a thread keeps the event loop free for the other requests."""
+        if self._handling <= 1 and self._last_search_s < INLINE_SEARCH_SECONDS:
+            return self._timed_search(query, limit)
+        return await asyncio.to_thread(self._timed_search, query, limit)
+
+    def _timed_search(self, query: ParsedQuery, limit: int) -> SearchPage:
+        started = time.perf_counter()
+        try:
+            return self.index.search(query, limit=limit)
+        finally:
+            self._last_search_s = time.perf_counter() - started
 
     async def share_links(
         self,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -286,3 +290,33 @@ async def test_search_results_show_this_teams_votes(ask: Ask) -> None:
     votes = {card.paper.id: card.team_votes for card in result.cards}
     assert votes.pop("0001.00001") == 2
     assert votes and set(votes.values()) == {0}
+
+
+async def test_a_slow_search_leaves_the_bot_free_to_answer_others(
+    bot: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick search may run on the event loop; once searches are slow (a huge index), they
+    run beside it, and everything else the bot does keeps going meanwhile."""
+    search = bot.index.search
+
+    def slow_search(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.06)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(bot.index, "search", slow_search)
+    await bot.handle(Command(GENERAL, "alice", "search attention"))
+    ticks = 0
+
+    async def meanwhile() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    other = asyncio.ensure_future(meanwhile())
+    await asyncio.sleep(0)
+    reply = await bot.handle(Command(GENERAL, "alice", "search attention"))
+    other.cancel()
+
+    assert isinstance(reply, PaperList) and reply.cards
+    assert ticks >= 3
