@@ -41,8 +41,10 @@ class WorkspaceRoles:
         try:
             answer = await asyncio.wait_for(client.users_info(user=user), ROLE_LOOKUP_SECONDS)
         except SlackApiError as error:
-            # missing_scope: installed before Paperboy asked for users:read; reinstall it.
-            log.warning("users.info for %s in %s failed: %s", user, team, api_error(error))
+            code = api_error(error)
+            hint = " (installed before Paperboy asked for users:read: reinstall it)"
+            log.warning("users.info for %s in %s failed: %s%s", user, team, code,
+                        hint if code == "missing_scope" else "")  # fmt: skip
             return None
         except (TimeoutError, ClientError, OSError) as error:
             log.warning("users.info for %s in %s failed: %r", user, team, error)
