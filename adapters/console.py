@@ -152,7 +152,8 @@ async def run_console(
             break
         if not interactive:
             print(f"> {text}", file=out)
-        reply = await bot.handle(Command(channel=channel, user=user, text=text))
+        # Whoever types here runs the bot: they administer its one workspace.
+        reply = await bot.handle(Command(channel=channel, user=user, text=text, is_admin=True))
         answer = render(reply)
         if isinstance(reply, FileReply):
             answer += "\n" + _save_and_say_where(reply, files or Path.cwd())

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import difflib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,8 +21,9 @@ from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
 from bot.models import SAMPLE_PREFIX, ChannelRef, Paper, Subscription
 from bot.ports import PaperLookup
-from bot.query import QueryError, parse_query
+from bot.query import ParsedQuery, QueryError, parse_query
 from bot.ranking import rank_trending
+from bot.records import ChannelChanges
 from bot.replies import (
     APOLOGY,
     Command,
@@ -36,17 +38,22 @@ from bot.replies import (
     shorten,
 )
 from bot.scheduling import ScheduleError, parse_schedule
-from bot.search import SearchIndex
-from bot.spelling import CommandGroup, spelling_for
+from bot.search import SearchIndex, SearchPage
+from bot.spelling import CHANNEL_CHANGES, WORKSPACE_SETTINGS, CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
 
 log = logging.getLogger(__name__)
 
 SEARCH_PAGE_SIZE = 5
+INLINE_SEARCH_SECONDS = 0.005  # a search this quick may hold the event loop (see _search_index)
 MAX_PICKS = 10
 MAX_COMMAND_LENGTH = 1000
 SHARE_FLAG = "--share"
+ROLE_UNKNOWN = (
+    "I could not check whether you are a workspace admin just now, so I changed nothing. "
+    "Please try again in a minute."
+)
 
 Handler = Callable[["Paperboy", Command, str], Awaitable[Reply]]
 
@@ -62,10 +69,14 @@ class CommandSpec:
     summary: str
     handler: Handler
     manages_channel: bool = False  # changes channel settings; platforms may restrict it
+    platforms: frozenset[str] | None = None  # where it is offered; None: everywhere
 
     @property
     def group(self) -> CommandGroup:
         return "channel" if self.manages_channel else "papers"
+
+    def offered_on(self, platform: str) -> bool:
+        return self.platforms is None or platform in self.platforms
 
 
 COMMANDS: dict[str, CommandSpec] = {}
@@ -81,10 +92,15 @@ _ALIASES = {
 
 
 def command(
-    name: str, usage: str, summary: str, *, manages_channel: bool = False
+    name: str,
+    usage: str,
+    summary: str,
+    *,
+    manages_channel: bool = False,
+    platforms: frozenset[str] | None = None,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = CommandSpec(name, usage, summary, handler, manages_channel)
+        COMMANDS[name] = CommandSpec(name, usage, summary, handler, manages_channel, platforms)
         return handler
 
     return register
@@ -117,8 +133,17 @@ class Paperboy:
     lookup: PaperLookup | None = None
     clock: Callable[[], datetime] = utc_now
     _lookups: dict[str, asyncio.Future[Paper | None]] = field(default_factory=dict)
+    _handling: int = 0  # commands being answered right now
+    _last_search_s: float = 0.0
 
     async def handle(self, cmd: Command) -> Reply:
+        self._handling += 1
+        try:
+            return await self._handle(cmd)
+        finally:
+            self._handling -= 1
+
+    async def _handle(self, cmd: Command) -> Reply:
         name = "?"
         try:
             if len(cmd.text) > MAX_COMMAND_LENGTH:
@@ -130,8 +155,10 @@ class Paperboy:
                 raise UserError("That has a NUL character in it. Please type it again without.")
             name, args = split_command(cmd.text)
             spec = COMMANDS.get(name)
-            if spec is None:
+            if spec is None or not spec.offered_on(cmd.channel.platform):
                 raise UserError(_unknown_command(cmd.channel.platform, name))
+            if spec.manages_channel and args:  # without arguments they only show or explain
+                await self._may_change_channel(cmd)
             return await spec.handler(self, cmd, args)
         except (UserError, QueryError, ScheduleError) as error:
             log.info("command %r from %s in %s refused: %s", name, cmd.user, cmd.channel, error)
@@ -139,6 +166,41 @@ class Paperboy:
         except Exception:
             log.exception("command %r failed in %s", name, cmd.channel)
             return Notice(APOLOGY, kind="error")
+
+    async def needs_role(self, cmd: Command) -> bool:
+        """Whether the answer to ``cmd`` depends on the person being a workspace admin, so that
+        an adapter asks its platform (a round trip) only then."""
+        name, args = split_command(cmd.text)
+        spec = COMMANDS.get(name)
+        if spec is None or not args:
+            return False
+        if spec.name == "settings":
+            return True
+        if not spec.manages_channel:
+            return False
+        ref = cmd.channel
+        try:
+            settings = await self.store.workspace_settings(ref.platform, ref.workspace)
+        except Exception:  # handle() meets the same trouble and answers it kindly
+            log.exception("could not read the settings of %s", ref.workspace)
+            return False
+        return settings.channel_changes == "admins"
+
+    async def _may_change_channel(self, cmd: Command) -> None:
+        """Refuse a channel change the workspace keeps for its admins and owners."""
+        if cmd.is_admin:
+            return
+        ref = cmd.channel
+        settings = await self.store.workspace_settings(ref.platform, ref.workspace)
+        if settings.channel_changes == "everyone":
+            return
+        if cmd.is_admin is None:
+            raise UserError(ROLE_UNKNOWN)
+        everyone = typed_command(ref.platform, "settings", f"{CHANNEL_CHANGES} everyone")
+        raise UserError(
+            "Only workspace admins and owners can change this channel's settings here. Ask an "
+            f"admin or owner to make the change, or to open it to everyone with {everyone}."
+        )
 
     # -- helpers shared by the handlers -----------------------------------------------------
 
@@ -192,21 +254,17 @@ class Paperboy:
             phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
-        page = await asyncio.to_thread(self.index.search, query, limit=limit)
-        found = [hit.paper_id for hit in page.hits]
-        # Both reads queue on the database thread together: one wait for it instead of two.
-        papers, votes = await asyncio.gather(
-            self.store.get_papers(found), self.store.vote_counts(channel, found)
-        )
+        page = await self._search_index(query, limit)
+        found = await self.store.papers_with_votes(channel, [hit.paper_id for hit in page.hits])
         cards = tuple(
             PaperCard(
-                papers[hit.paper_id],
-                team_votes=votes.get(hit.paper_id, 0),
+                found[hit.paper_id][0],
+                team_votes=found[hit.paper_id][1],
                 snippet=hit.snippet,
                 score=hit.score,
             )
             for hit in page.hits
-            if hit.paper_id in papers
+            if hit.paper_id in found
         )
         more = None
         if page.total > len(cards):
@@ -224,6 +282,21 @@ class Paperboy:
             empty_text=f"No papers match {query}. Try fewer or broader words.",
             more_hint=more,
         )
+
+    async def _search_index(self, query: ParsedQuery, limit: int) -> SearchPage:
+        """A quick search with nothing else to answer runs right here: the trip to a worker
+        thread and back costs two thread switches, each a wait for a free core on a busy
+        machine. Otherwise a thread keeps the event loop free for the other requests."""
+        if self._handling <= 1 and self._last_search_s < INLINE_SEARCH_SECONDS:
+            return self._timed_search(query, limit)
+        return await asyncio.to_thread(self._timed_search, query, limit)
+
+    def _timed_search(self, query: ParsedQuery, limit: int) -> SearchPage:
+        started = time.perf_counter()
+        try:
+            return self.index.search(query, limit=limit)
+        finally:
+            self._last_search_s = time.perf_counter() - started
 
     async def share_links(
         self,
@@ -261,7 +334,8 @@ class Paperboy:
 
 
 def _unknown_command(platform: str, name: str) -> str:
-    close = difflib.get_close_matches(name, list(COMMANDS) + list(_ALIASES), n=1)
+    offered = [spec.name for spec in COMMANDS.values() if spec.offered_on(platform)]
+    close = difflib.get_close_matches(name, offered + list(_ALIASES), n=1)
     hint = (
         f" Did you mean {typed_command(platform, _ALIASES.get(close[0], close[0]))}?"
         if close
@@ -283,6 +357,7 @@ async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
     lines = tuple(
         f"`{spelling.usage(spec.group, spec.name, spec.usage)}` — {spec.summary}"
         for spec in COMMANDS.values()
+        if spec.offered_on(cmd.channel.platform)
     )
     query_help = (
         "Search and topics understand: words (search puts papers with all of them first; topics "
@@ -484,6 +559,55 @@ async def _schedule(bot: Paperboy, cmd: Command, args: str) -> Reply:
     )
     text = await describe_digests(bot.store, cmd.channel)
     return Notice(f"Done. {text}", kind="success", public=True)
+
+
+@command(
+    "settings",
+    f"settings [{CHANNEL_CHANGES} everyone|admins]",
+    "Workspace settings: who may change channels' topics and schedules (admins change it).",
+    platforms=frozenset({"slack", "console"}),
+)
+async def _settings(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    ref = cmd.channel
+    words = args.lower().split()
+    if not words:
+        settings = await bot.store.workspace_settings(ref.platform, ref.workspace)
+        return Notice(
+            "Workspace settings",
+            lines=(
+                _describe_channel_changes(settings.channel_changes),
+                f"Admins and owners change it with "
+                f"{typed_command(ref.platform, 'settings', f'{CHANNEL_CHANGES} admins')} or "
+                f"{typed_command(ref.platform, 'settings', f'{CHANNEL_CHANGES} everyone')}.",
+            ),
+        )
+    allowed = WORKSPACE_SETTINGS[CHANNEL_CHANGES]
+    if len(words) != 2 or words[0] != CHANNEL_CHANGES or words[1] not in allowed:
+        usage = typed_command(ref.platform, "settings", f"{CHANNEL_CHANGES} admins")
+        raise UserError(
+            f"I know one setting: `{CHANNEL_CHANGES}`, `everyone` or `admins`, e.g. {usage}."
+        )
+    if cmd.is_admin is None:
+        raise UserError(ROLE_UNKNOWN)
+    if not cmd.is_admin:
+        raise UserError("Only workspace admins and owners can change who may change channels here.")
+    choice: ChannelChanges = "admins" if words[1] == "admins" else "everyone"
+    changed = await bot.store.set_channel_changes(
+        ref.platform, ref.workspace, choice, by=cmd.user, now=bot.clock()
+    )
+    text = _describe_channel_changes(choice)
+    if not changed:
+        return Notice(f"Already so: {text[0].lower()}{text[1:]}")
+    return Notice(f"Done. {text}", kind="success")
+
+
+def _describe_channel_changes(allowed: ChannelChanges) -> str:
+    if allowed == "admins":
+        return (
+            "Only workspace admins and owners can change channels' topics, schedules, picks "
+            "and quiet days here."
+        )
+    return "Anyone can change channels' topics, schedules, picks and quiet days here."
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ TABLES = (
     "club_claims",
     "paper_messages",
     "discussion_replies",
+    "workspace_settings",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from bot.models import ChannelRef
 from bot.scheduling import ChannelSchedule
@@ -74,3 +75,18 @@ class SlackInstallation:
     bot_token_expires_at: int | None = None  # unix seconds, only with token rotation
     is_enterprise_install: bool = False
     installer_user_id: str | None = None
+
+
+ChannelChanges = Literal["everyone", "admins"]
+"""Who may change a channel's settings in a workspace: anyone, or its admins and owners."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceSettings:
+    """Settings that hold for a whole workspace; a workspace nobody configured has the defaults."""
+
+    platform: str
+    workspace: str
+    channel_changes: ChannelChanges = "everyone"
+    updated_by: str | None = None  # the admin who last changed them
+    updated_at: datetime | None = None

@@ -17,6 +17,9 @@ class Command:
     user: str
     text: str
     user_name: str | None = None
+    # Whether the person is a workspace admin or owner, where the platform said; None where it
+    # did not (Discord guards channel commands with its own permissions) or could not.
+    is_admin: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,13 @@ DISCORD = Spelling(
     ),
 )
 
+# Workspace settings as typed after ``settings``: each name with the values it takes, the default
+# first. Typed the same on every platform that offers them (Slack, and the console).
+CHANNEL_CHANGES = "channel-changes"
+WORKSPACE_SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {CHANNEL_CHANGES: ("everyone", "admins")}
+)
+
 SPELLINGS: Mapping[str, Spelling] = MappingProxyType(
     {"slack": SLASH_COMMAND, "console": SLASH_COMMAND, "discord": DISCORD}
 )

@@ -43,6 +43,7 @@ BOTH_BACKENDS = {
     "test_reading_list",
     "test_club",
     "test_discussion",
+    "test_workspace_settings",
 }
 
 

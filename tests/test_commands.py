@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -278,3 +282,46 @@ async def test_schedule_sets_how_many_picks_and_quiet_days(chat: Chat, ask: Ask)
 async def test_a_nul_character_is_refused_not_stored(chat: Chat) -> None:
     # Found by the fuzzer above on PostgreSQL, whose text cannot hold NUL.
     assert "NUL character" in await chat("subscribe 0\x00")
+
+
+async def test_search_results_show_this_teams_votes(ask: Ask) -> None:
+    for user in ("alice", "bob"):
+        await ask("vote 0001.00001", user=user)
+    await ask("vote 0001.00001", user="carol", channel=OTHER_TEAM)
+
+    result = await ask("search streaming attention")
+
+    assert isinstance(result, PaperList)
+    votes = {card.paper.id: card.team_votes for card in result.cards}
+    assert votes.pop("0001.00001") == 2
+    assert votes and set(votes.values()) == {0}
+
+
+async def test_a_slow_search_leaves_the_bot_free_to_answer_others(
+    bot: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick search may run on the event loop; once searches are slow (a huge index), they
+    run beside it, and everything else the bot does keeps going meanwhile."""
+    search = bot.index.search
+
+    def slow_search(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.06)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(bot.index, "search", slow_search)
+    await bot.handle(Command(GENERAL, "alice", "search attention"))
+    ticks = 0
+
+    async def meanwhile() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    other = asyncio.ensure_future(meanwhile())
+    await asyncio.sleep(0)
+    reply = await bot.handle(Command(GENERAL, "alice", "search attention"))
+    other.cancel()
+
+    assert isinstance(reply, PaperList) and reply.cards
+    assert ticks >= 3

@@ -14,7 +14,7 @@ import re
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
@@ -41,6 +41,7 @@ from adapters.slack_app.payloads import (
     click_from_action,
     command_from_slash,
 )
+from adapters.slack_app.roles import WorkspaceRoles
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
 from bot.models import ChannelRef
@@ -79,6 +80,7 @@ class Listeners:
     _clicks: RecentKeys = field(init=False)
     _core_slots: asyncio.Semaphore = field(init=False)
     _knowledge: KnowledgeListeners = field(init=False)
+    _roles: WorkspaceRoles = field(init=False)
     _message_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
         init=False, default_factory=weakref.WeakValueDictionary
     )
@@ -90,6 +92,7 @@ class Listeners:
         self._knowledge = KnowledgeListeners(
             self.app, self.bot, self.store, self._handle, self._deliveries, self._clicks
         )
+        self._roles = WorkspaceRoles(self.clock)
 
     def register(self) -> None:
         self.app.command(re.compile(r"^/"))(self.on_command)
@@ -114,7 +117,7 @@ class Listeners:
         # The budget runs from when the request arrived: under load it may have queued a while.
         received = context.get(RECEIVED_AT)
         waited = time.monotonic() - received if isinstance(received, float) else 0.0
-        work = asyncio.ensure_future(self._handle(command))
+        work = asyncio.ensure_future(self._handle(command, context.client))
         done, _ = await asyncio.wait({work}, timeout=max(self.ack_budget - waited, 0.0))
         if work in done and isinstance(reply := work.result(), FileReply):
             await ack(response_type="ephemeral", text=uploading_text(reply))
@@ -126,8 +129,12 @@ class Listeners:
         await ack(response_type="ephemeral", text=WORKING_TEXT)
         self.app.spawn(self._answer_later(work, respond, command, client))
 
-    async def _handle(self, command: Command) -> Reply:
-        """The core's answer, when a slot is free (every request goes through here)."""
+    async def _handle(self, command: Command, client: AsyncWebClient | None = None) -> Reply:
+        """The core's answer, when a slot is free (every request goes through here). Given a
+        client, it first asks Slack whether the person is an admin, where the answer needs it."""
+        if client is not None and await self.bot.needs_role(command):
+            team, user = command.channel.workspace, command.user
+            command = replace(command, is_admin=await self._roles.is_admin(client, team, user))
         async with self._core_slots:
             return await self.bot.handle(command)
 

@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # The least that works: the slash command, posting and updating our own messages, unfurls,
-# export files, direct messages (reminders), and reading thread replies to count discussion.
+# export files, direct messages (reminders), reading thread replies to count discussion, and
+# users.info (whether someone is a workspace admin, for `settings channel-changes`).
 BOT_SCOPES = (
     "commands", "chat:write", "links:read", "links:write", "files:write", "im:write",
-    "channels:history", "groups:history",
+    "channels:history", "groups:history", "users:read",
 )  # fmt: skip
 UNREACHABLE_REASON = "slack_unreachable"
 

@@ -156,6 +156,9 @@ class FakeSlack:
         self.files: dict[str, UploadedFile] = {}  # file id -> what was announced and sent
         self.upload_failures = 0  # how many more byte uploads answer 500
         self.views: dict[str, dict[str, Any]] = {}  # user -> the Home tab last published
+        # user id -> role flags users.info reports (is_admin, is_owner, is_primary_owner);
+        # anyone not here is an ordinary member of the token's team.
+        self.roles: dict[str, dict[str, bool]] = {}
         self._scripts: dict[str, list[_Scripted]] = {}
         self._drops: dict[str, int] = {}  # method -> how many more calls to hang up on
         self._changed = asyncio.Condition()
@@ -170,6 +173,7 @@ class FakeSlack:
         fake = cls()
         app = web.Application()
         app.router.add_post("/api/{method}", fake._api)
+        app.router.add_get("/api/{method}", fake._api)  # slack_sdk reads users.info with GET
         app.router.add_post("/respond/{name}", fake._respond)
         app.router.add_post("/upload/{file_id}", fake._upload)
         app.router.add_get("/socket", fake._socket)
@@ -277,6 +281,8 @@ class FakeSlack:
         if method == "oauth.v2.access":
             answer = self.oauth_codes.get(str(params.get("code")))
             return answer or {"ok": False, "error": "invalid_code"}
+        if method == "users.info":
+            return self._user_info(str(params.get("user") or ""), token)
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         if method in {"chat.postMessage", "chat.update"}:
@@ -388,6 +394,32 @@ class FakeSlack:
         self.views[user] = view
         return {"ok": True, "view": {"id": f"V{user}", **view}}
 
+    def _user_info(self, user: str, token: str | None) -> dict[str, Any]:
+        """users.info as Slack answers it (trimmed to the fields a bot with users:read gets)."""
+        if not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        team = self.teams.get(token or "", "T0001")
+        roles = {"is_admin": False, "is_owner": False, "is_primary_owner": False,
+                 **self.roles.get(user, {})}  # fmt: skip
+        name = user.lower()
+        return {
+            "ok": True,
+            "user": {
+                "id": user, "team_id": team, "name": name, "deleted": False, "color": "9f69e7",
+                "real_name": name.title(), "tz": "Europe/Berlin",
+                "tz_label": "Central European Time", "tz_offset": 3600,
+                "profile": {
+                    "avatar_hash": "ge3b51ca72de", "status_text": "", "status_emoji": "",
+                    "real_name": name.title(), "display_name": name,
+                    "real_name_normalized": name.title(), "display_name_normalized": name,
+                    "team": team,
+                },
+                **roles,
+                "is_restricted": False, "is_ultra_restricted": False, "is_bot": False,
+                "is_app_user": False, "updated": 1502138686, "has_2fa": False,
+            },
+        }  # fmt: skip
+
     async def _respond(self, request: web.Request) -> web.Response:
         params = await _params(request)
         await self._record(Call("response_url", params, None, dict(request.headers)))
@@ -418,6 +450,8 @@ def _blocks(params: Mapping[str, Any]) -> Any:
 
 async def _params(request: web.Request) -> dict[str, Any]:
     """Arguments from the body (form or JSON) and the query string, as Slack reads them."""
+    if request.method == "GET":
+        return dict(request.query)
     raw = await request.text()
     query = dict(request.query)
     if request.content_type == "application/json" or raw.startswith("{"):

@@ -64,6 +64,7 @@ SUBCOMMANDS = [
     ("export csv", "ephemeral", "Nobody has upvoted a paper yet"),
     ("present 0001.00002", "in_channel", "will present “Tutel"),
     ("club", "ephemeral", "No journal club talks planned"),
+    ("settings", "ephemeral", "Anyone can change channels' topics"),
 ]
 
 

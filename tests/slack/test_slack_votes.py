@@ -216,3 +216,32 @@ async def test_a_click_without_actions_is_ignored(slack: Workspace, slack_app: S
 
     assert answer.status == 200
     assert [c.method for c in slack.fake.calls if c.method != "auth.test"] == []
+
+
+async def test_a_person_has_one_vote_per_paper_whatever_the_request_ids(
+    slack: Workspace, store: Store, slack_app: SlackApp, fake_clock: FakeClock
+) -> None:
+    """Every click below has its own trigger_id, some from another channel of the workspace, one
+    is typed: they all toggle the one vote this person has on this paper, never add a second."""
+    message = await shared_list(slack)
+
+    await slack.action(slack.click_payload(message, PAPER))
+    await slack_app.drain()
+    assert await votes(store) == 1
+
+    fake_clock.advance(5)
+    await slack.action(slack.click_payload(message, PAPER, channel="C2"))
+    await slack_app.drain()
+    assert await votes(store) == 0
+
+    fake_clock.advance(5)
+    clicks = [slack.click_payload(message, PAPER, channel=c) for c in (CHANNEL, "C2", CHANNEL)]
+    assert len({click["trigger_id"] for click in clicks}) == 3
+    await asyncio.gather(*(slack.action(click) for click in clicks))
+    await slack_app.drain()
+    assert await votes(store) == 1
+
+    fake_clock.advance(5)
+    typed = (await slack.command(f"vote {PAPER}", channel="C2")).json()
+    assert typed["text"].startswith("Removed your vote")
+    assert await votes(store) == 0
