@@ -41,6 +41,7 @@ class Settings:
     hf_url: str = DEFAULT_HF_URL
     arxiv_url: str = DEFAULT_ARXIV_URL
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line)
     http_timeout: float = 10.0
     arxiv_min_interval: float = 3.0
     slack_bot_token: Secret | None = None
@@ -75,6 +76,7 @@ class Settings:
             hf_url=_url(values, "PAPERBOY_HF_URL", DEFAULT_HF_URL),
             arxiv_url=_url(values, "PAPERBOY_ARXIV_URL", DEFAULT_ARXIV_URL),
             log_level=_log_level(values.get("PAPERBOY_LOG_LEVEL", "INFO")),
+            log_format=_choice(values, "PAPERBOY_LOG_FORMAT", ("text", "json")),
             http_timeout=_positive_float(values, "PAPERBOY_HTTP_TIMEOUT", 10.0),
             arxiv_min_interval=_positive_float(values, "PAPERBOY_ARXIV_INTERVAL", 3.0),
             slack_bot_token=_secret(values, "SLACK_BOT_TOKEN"),
@@ -107,6 +109,14 @@ def _log_level(value: str) -> str:
             f"PAPERBOY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {value!r}"
         )
     return level
+
+
+def _choice(values: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (the first when unset), case-insensitive."""
+    raw = values.get(name) or allowed[0]
+    if raw.lower() not in allowed:
+        raise ConfigError(f"{name} must be {' or '.join(allowed)}, got {raw!r}")
+    return raw.lower()
 
 
 def _positive_float(values: Mapping[str, str], name: str, default: float) -> float:

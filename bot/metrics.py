@@ -13,16 +13,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.exposition import choose_encoder
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # Slack wants an answer within 3 s; the buckets are dense below that.
@@ -58,10 +50,17 @@ JOB_LAST_SUCCESS = Gauge(
     ["job"],
     multiprocess_mode="max",
 )
-INDEX_LAG = Gauge(
-    "paperboy_index_catch_up_lag_changes",
-    "Paper changes in the database this worker's search index has not applied yet",
+# A catch-up that keeps applying changes means this worker's index trails the database; a stale
+# timestamp means catch-ups stopped. Lag in seconds: time() minus the timestamp.
+INDEX_CATCH_UP = Gauge(
+    "paperboy_index_catch_up_changes",
+    "Paper changes the last catch-up of this worker's search index applied",
     multiprocess_mode="max",
+)
+INDEX_CAUGHT_UP_AT = Gauge(
+    "paperboy_index_caught_up_timestamp_seconds",
+    "When this worker's search index last caught up with the database",
+    multiprocess_mode="min",
 )
 RATE_LIMIT_WAITS = Counter(
     "paperboy_rate_limit_waits", "Waits imposed by a rate limit, by platform or source", ["target"]
@@ -71,14 +70,16 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text and its content type: this process's metrics, or every process's
-    when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+def render(accept: str = "") -> tuple[bytes, str]:
+    """The exposition in the format the scraper's ``Accept`` header asks for (Prometheus text
+    0.0.4 by default, OpenMetrics on request) and its content type: this process's metrics, or
+    every process's when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+    registry = REGISTRY
     if os.environ.get(MULTIPROC_DIR):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    encode, content_type = choose_encoder(accept)
+    return encode(registry), content_type
 
 
 def waited(target: str, seconds: float) -> None:

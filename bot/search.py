@@ -26,6 +26,7 @@ from typing import Protocol
 
 import tantivy
 
+from bot import metrics
 from bot.models import Paper
 from bot.query import Author, Clause, ParsedQuery, Phrase, Word
 from bot.replies import Highlight
@@ -123,6 +124,8 @@ class SearchIndex:
             async for page in pages:
                 await asyncio.to_thread(self._write, [paper for _, paper in page], page[-1][0])
                 applied += len(page)
+        metrics.INDEX_CATCH_UP.set(applied)
+        metrics.INDEX_CAUGHT_UP_AT.set(time.time())
         return applied
 
     async def rebuild(self, store: PaperSource) -> int:
