@@ -21,7 +21,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -85,3 +85,27 @@ class JobLeases:
             if not held:
                 log.warning("%s: lost the job lease (renewals came too late); another worker "
                             "may run this job at the same time", job)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def shared_lock(
+    store: Store,
+    key: str,
+    *,
+    ttl: timedelta = timedelta(seconds=30),
+    wait: float = 10.0,
+    poll: float = 0.05,
+    clock: Callable[[], datetime] = utc_now,
+) -> AsyncIterator[None]:
+    """Hold ``key`` across every worker on the database (a per-message lock: one vote redraw at
+    a time per message, whichever worker took the click). Waits up to ``wait`` seconds, then
+    raises TimeoutError; a holder that died frees the key after ``ttl``."""
+    deadline = time.monotonic() + wait
+    while not await store.claim_request_key(f"lock:{key}", clock(), ttl):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{key} stayed locked for {wait:.0f} s")
+        await asyncio.sleep(poll)
+    try:
+        yield
+    finally:
+        await asyncio.shield(store.release_request_key(f"lock:{key}"))

@@ -11,10 +11,12 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.commands import Paperboy
 from bot.delivery import LEASE, DigestDelivery
 from bot.ingest import ingest_papers
-from bot.leases import JobLeases
+from bot.leases import JobLeases, shared_lock
 from bot.models import ChannelRef
 from bot.replies import Command
 from bot.search import SearchIndex
@@ -168,5 +170,29 @@ async def test_a_request_key_is_handled_once_until_it_expires(store: Store, tmp_
         await store.release_request_key("lock:C1:1700.01")
         assert await other.claim_request_key("lock:C1:1700.01", START, ttl)
         assert await store.sweep_request_keys(START + timedelta(hours=1)) == 2
+    finally:
+        await other.close()
+
+
+async def test_a_shared_lock_lets_one_worker_at_a_time_through(store: Store) -> None:
+    other = await Store.open(store.path)  # another worker on the same database
+    inside: list[str] = []
+    order: list[str] = []
+
+    async def redraw(on: Store, name: str) -> None:
+        async with shared_lock(on, "slack:C1:1700.000100", wait=5):
+            inside.append(name)
+            assert len(inside) == 1, "two workers inside the lock at once"
+            order.append(name)
+            await asyncio.sleep(0.05)
+            inside.remove(name)
+
+    try:
+        await asyncio.gather(redraw(store, "a"), redraw(other, "b"), redraw(store, "c"))
+        assert sorted(order) == ["a", "b", "c"]
+        async with shared_lock(store, "held", wait=5):
+            with pytest.raises(TimeoutError):
+                async with shared_lock(other, "held", wait=0.1):
+                    pass
     finally:
         await other.close()
