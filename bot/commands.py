@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from bot import club, export
+from bot import club, export, metrics
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
@@ -190,7 +190,8 @@ class Paperboy:
             phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
-        page = await asyncio.to_thread(self.index.search, query, limit=limit)
+        with metrics.timed(metrics.SEARCH_SECONDS):
+            page = await asyncio.to_thread(self.index.search, query, limit=limit)
         found = [hit.paper_id for hit in page.hits]
         # Both reads queue on the database thread together: one wait for it instead of two.
         papers, votes = await asyncio.gather(

@@ -43,6 +43,8 @@ BOTH_BACKENDS = {
     "test_reading_list",
     "test_club",
     "test_discussion",
+    "test_scale_out",
+    "test_slack_workers",
 }
 
 

@@ -201,3 +201,16 @@ def test_the_reminder_job_is_scheduled_with_the_others(jobs: BackgroundJobs) -> 
         "fetch-arxiv",
         "club-reminders",
     }
+
+
+async def test_two_workers_ticking_together_post_each_digest_once(
+    app: App, clock: Clock, jobs: BackgroundJobs, poster: RecordingPoster
+) -> None:
+    other_poster = RecordingPoster("slack")
+    other = BackgroundJobs(app, DigestDelivery(app.store, {"slack": other_poster}), clock=clock)
+    await jobs.fetch_hugging_face()
+    clock.now = MORNING + timedelta(hours=2)
+    await asyncio.gather(jobs.deliver_tick(), other.deliver_tick())
+    clock.now += timedelta(minutes=1)
+    await asyncio.gather(jobs.deliver_tick(), other.deliver_tick())
+    assert [ch for ch, _, _ in poster.posts + other_poster.posts] == [CHANNEL]
