@@ -45,6 +45,7 @@ ARXIV_TRIGGER = CronTrigger(
     day_of_week="sun,mon,tue,wed,thu", hour=20, minute=30, timezone="America/New_York"
 )
 DELIVERY_TRIGGER = IntervalTrigger(minutes=1, timezone=UTC)
+SWEEP_TRIGGER = IntervalTrigger(hours=1, timezone=UTC)
 # The shortest time between two runs of a job anywhere in the cluster: each process's minute
 # jobs fire at its own offset, and every process fetches once when it starts.
 MIN_GAP = {
@@ -52,6 +53,7 @@ MIN_GAP = {
     "club-reminders": timedelta(seconds=30),
     "fetch-hf": timedelta(hours=1),
     "fetch-arxiv": timedelta(hours=1),
+    "sweep-request-keys": timedelta(minutes=30),
 }
 # What each job was doing, for the one line logged when a stop interrupts it.
 INTERRUPTED = {
@@ -59,6 +61,7 @@ INTERRUPTED = {
     "fetch-hf": "fetching Hugging Face daily papers; the next run fetches them again",
     "fetch-arxiv": "fetching new arXiv papers; the next run fetches them again",
     "club-reminders": "sending journal club reminders; the next run sends any not sent",
+    "sweep-request-keys": "forgetting expired request keys; the next run forgets them",
 }
 
 
@@ -121,6 +124,11 @@ class BackgroundJobs:
         reminders = ClubReminders(self.delivery.store, self.delivery.posters)
         return await reminders.run_due(self.clock())
 
+    async def sweep_request_keys(self) -> int:
+        """Forget Slack retry keys and message locks past their time (the table only grows
+        otherwise: every click and event leaves a key)."""
+        return await self.app.store.sweep_request_keys(self.clock())
+
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the jobs; digests due while the bot was down go out on the first tick."""
         now = datetime.now(UTC)
@@ -132,6 +140,8 @@ class BackgroundJobs:
         _add_job(scheduler, "fetch-arxiv", fetch_arxiv, ARXIV_TRIGGER)
         remind = self._once_per_cluster("club-reminders", self.remind_presenters)
         _add_job(scheduler, "club-reminders", remind, DELIVERY_TRIGGER, next_run_time=now)
+        sweep = self._once_per_cluster("sweep-request-keys", self.sweep_request_keys)
+        _add_job(scheduler, "sweep-request-keys", sweep, SWEEP_TRIGGER)
 
     def _once_per_cluster(
         self, job: str, work: Callable[[], Awaitable[object]]

@@ -9,12 +9,14 @@ removes the workspace's token and pauses its digests. Nothing here knows how pap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
@@ -35,13 +37,13 @@ from adapters.slack_app.installations import (
 from adapters.slack_app.payloads import (
     Click,
     Malformed,
-    RecentKeys,
     api_error,
     click_from_action,
     command_from_slash,
 )
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
+from bot.leases import shared_lock
 from bot.models import ChannelRef
 from bot.replies import APOLOGY, Command, Notice, Reply, VoteRecorded
 from bot.storage import Store
@@ -74,16 +76,12 @@ class Listeners:
     installations: SlackInstallationStore | None
     ack_budget: float
     clock: Callable[[], float]
-    _deliveries: RecentKeys = field(init=False)
-    _clicks: RecentKeys = field(init=False)
     _core_slots: asyncio.Semaphore = field(init=False)
     _message_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
         init=False, default_factory=weakref.WeakValueDictionary
     )
 
     def __post_init__(self) -> None:
-        self._deliveries = RecentKeys(RETRY_TTL_SECONDS, clock=self.clock)
-        self._clicks = RecentKeys(DOUBLE_CLICK_SECONDS, clock=self.clock)
         self._core_slots = asyncio.Semaphore(CORE_SLOTS)
 
     def register(self) -> None:
@@ -139,22 +137,43 @@ class Listeners:
         except Malformed as error:
             log.info("malformed vote action: %s", error)
             return
-        if self._deliveries.seen(f"action:{click.delivery_id}"):
+        if await self._seen(f"action:{click.delivery_id}", RETRY_TTL_SECONDS):
             log.info("ignored a repeated delivery of vote click %s", click.delivery_id)
             return
-        if self._clicks.seen(f"{click.channel.workspace}:{click.user}:{click.paper_id}"):
+        double = f"click:{click.channel.workspace}:{click.user}:{click.paper_id}"
+        if await self._seen(double, DOUBLE_CLICK_SECONDS):
             log.info("ignored a double click by %s on %s", click.user, click.paper_id)
             return
         self.app.spawn(self._vote(click, respond, client))
 
+    async def _seen(self, key: str, ttl: float) -> bool:
+        """Whether any worker on this database took ``key`` in the last ``ttl`` seconds (a
+        Slack retry or a double click may land on another worker than the first delivery)."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        return not await self.store.claim_request_key(f"slack:{key}", now, timedelta(seconds=ttl))
+
     async def _vote(self, click: Click, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        # One toggle-and-redraw at a time per message: in click order within this worker, and
+        # across workers through the database, so a redraw never shows an older count.
         lock = self._message_locks.setdefault(click.message_key, asyncio.Lock())
-        async with lock:  # one toggle-and-redraw at a time per message, in click order
+        async with lock, self._message_lock(click):
             reply = await self._handle(Command(click.channel, click.user, f"vote {click.paper_id}"))
             if not isinstance(reply, VoteRecorded):
                 await _respond_quietly(respond, **_render_safely(reply).payload())
                 return
             await self._redraw(click, reply, respond, client)
+
+    @contextlib.asynccontextmanager
+    async def _message_lock(self, click: Click) -> AsyncIterator[None]:
+        channel, ts = click.message_key
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                await held.enter_async_context(shared_lock(self.store, f"slack:{channel}:{ts}"))
+            except TimeoutError:
+                # A holder that died frees the lock after its TTL; meanwhile a vote still
+                # counts, only its redraw may race another worker's.
+                log.warning("message %s stayed locked; voting without the lock", ts)
+            yield
 
     async def _redraw(
         self, click: Click, reply: VoteRecorded, respond: AsyncRespond, client: AsyncWebClient
@@ -206,7 +225,7 @@ class Listeners:
             log.info("ignored a link_shared event without a team or event")
             return
         event_id = body.get("event_id")
-        if isinstance(event_id, str) and self._deliveries.seen(f"event:{event_id}"):
+        if isinstance(event_id, str) and await self._seen(f"event:{event_id}", RETRY_TTL_SECONDS):
             log.info("ignored a repeated delivery of event %s", event_id)
             return
         user, channel = event.get("user"), event.get("channel")
