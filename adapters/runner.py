@@ -13,7 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -113,7 +113,8 @@ async def _start_discord(app: App, stack: AsyncExitStack) -> tuple[Poster, async
 
 @contextlib.asynccontextmanager
 async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator[BackgroundJobs]:
-    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters), clock=utc_now)
+    lease = timedelta(seconds=app.settings.digest_lease)
+    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters, lease=lease), clock=utc_now)
     # APScheduler logs every run of the every-minute delivery job at INFO; our jobs log outcomes.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
     scheduler = AsyncIOScheduler(timezone=UTC)

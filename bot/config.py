@@ -46,6 +46,8 @@ class Settings:
     log_format: str = "text"  # text | json (one JSON object per line)
     http_timeout: float = 10.0
     arxiv_min_interval: float = 3.0
+    delivery_every: float = 60.0  # seconds between a worker's looks for due and queued digests
+    digest_lease: float = 60.0  # seconds a dead worker's digest claims wait before a takeover
     slack_bot_token: Secret | None = None
     slack_app_token: Secret | None = None
     slack_signing_secret: Secret | None = None
@@ -91,6 +93,8 @@ class Settings:
             log_format=_choice(values, "PAPERBOY_LOG_FORMAT", ("text", "json")),
             http_timeout=_positive_float(values, "PAPERBOY_HTTP_TIMEOUT", 10.0),
             arxiv_min_interval=_positive_float(values, "PAPERBOY_ARXIV_INTERVAL", 3.0),
+            delivery_every=_positive_float(values, "PAPERBOY_DELIVERY_EVERY", 60.0),
+            digest_lease=_positive_float(values, "PAPERBOY_DIGEST_LEASE", 60.0),
             slack_bot_token=_secret(values, "SLACK_BOT_TOKEN"),
             slack_app_token=_secret(values, "SLACK_APP_TOKEN"),
             slack_signing_secret=_secret(values, "SLACK_SIGNING_SECRET"),

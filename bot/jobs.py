@@ -115,7 +115,8 @@ class BackgroundJobs:
         now = self.clock()
         report = DeliveryReport()
         queue = partial(self.delivery.queue_due, now, report)
-        await self.leases.run_once("digest-scan", MIN_GAP["digest-scan"], queue)
+        gap = min(MIN_GAP["digest-scan"], self._delivery_every / 2)  # a tick never skips itself
+        await self.leases.run_once("digest-scan", gap, queue)
         await self.delivery.post_queued(now, report)
         return report
 
@@ -132,7 +133,8 @@ class BackgroundJobs:
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the jobs; digests due while the bot was down go out on the first tick."""
         now = datetime.now(UTC)
-        _add_job(scheduler, "deliver", self.deliver_tick, DELIVERY_TRIGGER, next_run_time=now)
+        every = IntervalTrigger(seconds=self._delivery_every.total_seconds(), timezone=UTC)
+        _add_job(scheduler, "deliver", self.deliver_tick, every, next_run_time=now)
         # Fetch once at start too, so a new or long-stopped bot does not wait hours for papers.
         fetch_hf = self._once_per_cluster("fetch-hf", self.fetch_hugging_face)
         _add_job(scheduler, "fetch-hf", fetch_hf, HF_TRIGGER, next_run_time=now)
@@ -142,6 +144,10 @@ class BackgroundJobs:
         _add_job(scheduler, "club-reminders", remind, DELIVERY_TRIGGER, next_run_time=now)
         sweep = self._once_per_cluster("sweep-request-keys", self.sweep_request_keys)
         _add_job(scheduler, "sweep-request-keys", sweep, SWEEP_TRIGGER)
+
+    @property
+    def _delivery_every(self) -> timedelta:
+        return timedelta(seconds=self.app.settings.delivery_every)
 
     def _once_per_cluster(
         self, job: str, work: Callable[[], Awaitable[object]]

@@ -132,6 +132,10 @@ class FakeSlack:
         self.teams: dict[str, str] = {}  # bot token -> team id, for auth.test
         self.oauth_codes: dict[str, dict[str, Any]] = {}  # code -> oauth.v2.access answer
         self.channel_errors: dict[str, str] = {}  # channel -> error chat.postMessage answers
+        self.delays: dict[str, float] = {}  # method -> seconds Slack takes before answering
+        # Calls answered to a caller still connected: with a delay, a caller that dies while
+        # waiting (a SIGKILLed worker) posted nothing, as far as this fake is concerned.
+        self.answered: list[Call] = []
         self._scripts: dict[str, list[_Scripted]] = {}
         self._drops: dict[str, int] = {}  # method -> how many more calls to hang up on
         self._changed = asyncio.Condition()
@@ -224,7 +228,12 @@ class FakeSlack:
         if auth.startswith("Bearer "):
             token = auth.removeprefix("Bearer ")
         token = token or params.get("token")
-        await self._record(Call(method, params, token, dict(request.headers)))
+        call = Call(method, params, token, dict(request.headers))
+        await self._record(call)
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
+            if request.transport is None or request.transport.is_closing():
+                return web.Response()  # never sent: the caller is gone
         if self._drops.get(method):
             self._drops[method] -= 1
             assert request.transport is not None
@@ -234,6 +243,7 @@ class FakeSlack:
         if scripted:
             answer = scripted.pop(0)
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+        self.answered.append(call)
         return web.json_response(self._default(method, params, token))
 
     def _default(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
