@@ -10,9 +10,7 @@ whole story fits in seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,7 +18,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,67 +31,12 @@ from bot.replies import Command, Notice
 from bot.search import SearchIndex
 from bot.storage import Store, utc_now
 from tests.papers import seed_papers
+from tests.processes import ROOT, Worker, workers_on, workspace
 from tests.slack.fake_slack import FakeSlack
-from tests.slack.workspace import CHANNEL, SIGNING_SECRET, TEAM, Workspace
+from tests.slack.workspace import CHANNEL, TEAM, Workspace
 
-ROOT = Path(__file__).resolve().parents[2]
 HF_DAY = ROOT / "tests" / "fixtures" / "hf" / "daily_papers_2026-11-26.json"
 PAPER = "0001.00001"  # the first seed paper, on the shared list the votes go to
-LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
-
-
-@dataclass
-class Worker:
-    """One ``paperboy run --slack-http`` process; its log is kept for the assertion messages."""
-
-    name: str
-    process: asyncio.subprocess.Process
-    log: list[str] = field(default_factory=list)
-    port: asyncio.Future[int] = field(default_factory=asyncio.Future)
-
-    @property
-    def token(self) -> str:
-        return bot_token(self.name)
-
-    async def read_log(self) -> None:
-        assert self.process.stderr is not None
-        while line := (await self.process.stderr.readline()).decode(errors="replace"):
-            self.log.append(line)
-            if (found := LISTENING.search(line)) and not self.port.done():
-                self.port.set_result(int(found.group(1)))
-        if not self.port.done():
-            self.port.set_exception(RuntimeError(f"{self.name} exited:\n{''.join(self.log)}"))
-
-    def tail(self) -> str:
-        return "".join(self.log[-40:])
-
-
-def bot_token(name: str) -> str:
-    return f"xoxb-worker-{name}"
-
-
-def worker_env(database_url: str, fake: FakeSlack, folder: Path, name: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PAPERBOY_", "SLACK_", "DISCORD_", "DATABASE_URL"))}  # fmt: skip
-    env.update(
-        DATABASE_URL=database_url,
-        # A SQLite file there cannot be created: nothing may fall back to it.
-        PAPERBOY_DB="/dev/null/paperboy.db",
-        PAPERBOY_INDEX=str(folder / f"{name}.index"),
-        PAPERBOY_HF_URL="http://127.0.0.1:9",  # nothing listens: fetches fail fast, offline
-        PAPERBOY_ARXIV_URL="http://127.0.0.1:9",
-        PAPERBOY_HTTP_TIMEOUT="2",
-        PAPERBOY_DELIVERY_EVERY="1",
-        PAPERBOY_DIGEST_LEASE="3",
-        SLACK_BOT_TOKEN=bot_token(name),
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.api_url,
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-StartWorker = Callable[[str], Awaitable[Worker]]
 
 
 @pytest.fixture
@@ -108,44 +50,6 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-@contextlib.asynccontextmanager
-async def workers_on(
-    database_url: str, fake: FakeSlack, folder: Path
-) -> AsyncIterator[StartWorker]:
-    """Start workers on ``database_url``; every one still running is stopped (SIGTERM) after."""
-    started: list[tuple[Worker, asyncio.Task[None]]] = []
-
-    async def start(name: str) -> Worker:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "adapters", "run", "--slack-http", "--host", "127.0.0.1",
-            "--port", "0", cwd=folder, env=worker_env(database_url, fake, folder, name),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        worker = Worker(name, process)
-        started.append((worker, asyncio.create_task(worker.read_log())))
-        await asyncio.wait_for(asyncio.shield(worker.port), 60)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for worker, _ in started:
-            if worker.process.returncode is None:
-                worker.process.terminate()
-        for worker, reader in started:
-            try:
-                await asyncio.wait_for(worker.process.wait(), 20)
-            except TimeoutError:
-                worker.process.kill()
-                await worker.process.wait()
-            await reader
-
-
-def workspace(http: aiohttp.ClientSession, fake: FakeSlack, worker: Worker) -> Workspace:
-    assert worker.port.done()
-    return Workspace(http, f"http://127.0.0.1:{worker.port.result()}", fake)
 
 
 async def seeded(database_url: str, folder: Path, now: datetime) -> Store:
