@@ -16,7 +16,6 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
@@ -41,6 +40,7 @@ from adapters.slack_app.payloads import (
     click_from_action,
     command_from_slash,
 )
+from adapters.slack_app.request_keys import SharedKeys
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
 from bot.leases import shared_lock
@@ -76,12 +76,16 @@ class Listeners:
     installations: SlackInstallationStore | None
     ack_budget: float
     clock: Callable[[], float]
+    _deliveries: SharedKeys = field(init=False)
+    _clicks: SharedKeys = field(init=False)
     _core_slots: asyncio.Semaphore = field(init=False)
     _message_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = field(
         init=False, default_factory=weakref.WeakValueDictionary
     )
 
     def __post_init__(self) -> None:
+        self._deliveries = SharedKeys(self.store, RETRY_TTL_SECONDS, clock=self.clock)
+        self._clicks = SharedKeys(self.store, DOUBLE_CLICK_SECONDS, clock=self.clock)
         self._core_slots = asyncio.Semaphore(CORE_SLOTS)
 
     def register(self) -> None:
@@ -137,20 +141,13 @@ class Listeners:
         except Malformed as error:
             log.info("malformed vote action: %s", error)
             return
-        if await self._seen(f"action:{click.delivery_id}", RETRY_TTL_SECONDS):
+        if await self._deliveries.seen(f"action:{click.delivery_id}"):
             log.info("ignored a repeated delivery of vote click %s", click.delivery_id)
             return
-        double = f"click:{click.channel.workspace}:{click.user}:{click.paper_id}"
-        if await self._seen(double, DOUBLE_CLICK_SECONDS):
+        if await self._clicks.seen(f"{click.channel.workspace}:{click.user}:{click.paper_id}"):
             log.info("ignored a double click by %s on %s", click.user, click.paper_id)
             return
         self.app.spawn(self._vote(click, respond, client))
-
-    async def _seen(self, key: str, ttl: float) -> bool:
-        """Whether any worker on this database took ``key`` in the last ``ttl`` seconds (a
-        Slack retry or a double click may land on another worker than the first delivery)."""
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        return not await self.store.claim_request_key(f"slack:{key}", now, timedelta(seconds=ttl))
 
     async def _vote(self, click: Click, respond: AsyncRespond, client: AsyncWebClient) -> None:
         # One toggle-and-redraw at a time per message: in click order within this worker, and
@@ -225,7 +222,7 @@ class Listeners:
             log.info("ignored a link_shared event without a team or event")
             return
         event_id = body.get("event_id")
-        if isinstance(event_id, str) and await self._seen(f"event:{event_id}", RETRY_TTL_SECONDS):
+        if isinstance(event_id, str) and await self._deliveries.seen(f"event:{event_id}"):
             log.info("ignored a repeated delivery of event %s", event_id)
             return
         user, channel = event.get("user"), event.get("channel")

@@ -1,9 +1,11 @@
 """Reading what Slack sends: slash commands and button clicks into plain values, Web API errors
-into their code. (Retried deliveries are remembered in the database: see ``listeners``.)"""
+into their code, and a memory of recent deliveries so a retried one is not handled twice."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +88,28 @@ def api_error(error: SlackApiError) -> str:
     """The ``error`` code of a Web API refusal (``channel_not_found``), or its HTTP status."""
     data = error.response.data if isinstance(error.response.data, dict) else {}
     return str(data.get("error") or f"HTTP {error.response.status_code}")
+
+
+class RecentKeys:
+    """Keys seen in the last ``ttl`` seconds (bounded): remembers deliveries to drop repeats."""
+
+    def __init__(
+        self, ttl: float, *, max_size: int = 20_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._max = max_size
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def seen(self, key: str) -> bool:
+        """True if ``key`` was seen within the TTL; otherwise remember it and return False."""
+        now = self._clock()
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if now - at < self._ttl and len(self._seen) < self._max:
+                break
+            del self._seen[oldest]
+        if key in self._seen:
+            return True
+        self._seen[key] = now
+        return False
