@@ -1,6 +1,7 @@
 """Issue 11's "done when", with real processes: two ``paperboy run --slack-http`` workers on one
 PostgreSQL database (their SQLite path unusable), a fake Slack on 127.0.0.1 that both post to,
-and the command line ingesting beside them.
+and the command line ingesting beside them. The same story holds on one SQLite file shared by
+workers on one machine (they share its search index too); the restart is PostgreSQL's alone.
 
 Workers tick every second and take a dead worker's digest claims over after 3 s
 (``PAPERBOY_DELIVERY_EVERY``, ``PAPERBOY_DIGEST_LEASE``; a minute each by default), so the
@@ -10,7 +11,6 @@ whole story fits in seconds.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -31,7 +31,7 @@ from bot.replies import Command, Notice
 from bot.search import SearchIndex
 from bot.storage import Store, utc_now
 from tests.papers import seed_papers
-from tests.processes import ROOT, Worker, workers_on, workspace
+from tests.processes import ROOT, Worker, worker_env, workers_on, workspace
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.workspace import CHANNEL, TEAM, Workspace
 
@@ -87,17 +87,29 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: 
     return time.monotonic() - started
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """The database the workers share, and the settings every process there needs."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_database")), {}
+    # One SQLite file, so the workers share a machine: they share its search index too.
+    return str(tmp_path / "paperboy.db"), {"PAPERBOY_INDEX": str(tmp_path / "shared.index")}
+
+
 async def test_two_workers_count_split_votes_search_new_papers_and_survive_a_sigkill(
-    pg_database: str, fake_slack: FakeSlack, http: aiohttp.ClientSession, tmp_path: Path
-) -> None:
-    store = await seeded(pg_database, tmp_path, utc_now())
+    shared: tuple[str, dict[str, str]], fake_slack: FakeSlack, http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    database, settings = shared
+    store = await seeded(database, tmp_path, utc_now())
     try:
-        async with workers_on(pg_database, fake_slack, tmp_path) as start:
+        async with workers_on(database, fake_slack, tmp_path, **settings) as start:
             one, two = await asyncio.gather(start("one"), start("two"))
             slack_one, slack_two = (workspace(http, fake_slack, w) for w in (one, two))
             await _votes_split_across_workers_count_exactly(store, slack_one, slack_two)
+            cli = worker_env(database, fake_slack, tmp_path, "cli", **settings)
             await _a_paper_ingested_by_the_command_line_is_found_on_both(
-                tmp_path, pg_database, slack_one, slack_two
+                tmp_path, cli, slack_one, slack_two
             )
             await _each_digest_goes_out_once_though_its_worker_is_killed(
                 store, tmp_path, fake_slack, one, two
@@ -133,21 +145,19 @@ async def _votes_split_across_workers_count_exactly(
 
 
 async def _a_paper_ingested_by_the_command_line_is_found_on_both(
-    folder: Path, database_url: str, *workers: Workspace
+    folder: Path, env: dict[str, str], *workers: Workspace
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOY_", "SLACK_"))}
-    env.update(DATABASE_URL=database_url, PAPERBOY_DB="/dev/null/paperboy.db",
-               PAPERBOY_INDEX=str(folder / "cli.index"), PYTHONPATH=str(ROOT))  # fmt: skip
+    async def found_on_both() -> bool:
+        answers = await asyncio.gather(*(w.command("search croco stereo") for w in workers))
+        return all("CroCo v2" in answer.text for answer in answers)
+
+    assert not await found_on_both(), "the paper is new to every worker"
     ingest = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adapters", "ingest", "hf", "--file", str(HF_DAY),
         cwd=folder, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await ingest.communicate()
     assert ingest.returncode == 0, output.decode()
-
-    async def found_on_both() -> bool:
-        answers = await asyncio.gather(*(w.command("search croco stereo") for w in workers))
-        return all("CroCo v2" in answer.text for answer in answers)
 
     waited = await eventually(found_on_both, 5, "the new paper found by search on both workers")
     print(f"new paper searchable on both workers after {waited:.2f} s")
