@@ -16,7 +16,7 @@ import typer
 from rich.progress import Progress
 
 from adapters.console import CONSOLE_CHANNEL, ConsolePoster, render, run_console
-from bot import export
+from bot import export, logs
 from bot.app import App, open_app
 from bot.commands import UserError, status_lines
 from bot.config import ConfigError, Settings
@@ -52,10 +52,8 @@ def _settings(*, service: bool = False) -> Settings:
     except ConfigError as error:
         raise _fail(str(error)) from None
     explicit = "PAPERBOY_LOG_LEVEL" in os.environ
-    logging.basicConfig(
-        level=settings.log_level if service or explicit else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logs.configure(
+        settings.log_level if service or explicit else logging.WARNING, settings.log_format
     )
     # At DEBUG aiosqlite logs SQL parameters, and those include workspace bot tokens.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.root.level))
@@ -351,12 +349,16 @@ def run(
     ] = False,
     port: Annotated[int, typer.Option(envvar="PORT", help="HTTP port for --slack-http.")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP interface for --slack-http.")] = "0.0.0.0",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics on this port (--slack-http serves it too)."),
+    ] = None,
 ) -> None:
     """Run the bot: Slack and Discord when configured (else the console), plus scheduled jobs."""
     from adapters.runner import PlatformGone, RunOptions, run_bot
 
     settings = _settings(service=True)
-    options = RunOptions(slack_http=slack_http, host=host, port=port)
+    options = RunOptions(slack_http=slack_http, host=host, port=port, metrics_port=metrics_port)
     try:
         asyncio.run(run_bot(settings, options))
     except (StorageError, ConfigError) as error:

@@ -13,11 +13,12 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.console import ConsolePoster, run_console
+from adapters.metrics_http import serve_metrics
 from bot.app import App, open_app
 from bot.config import ConfigError, Settings
 from bot.delivery import DigestDelivery
@@ -34,6 +35,7 @@ class RunOptions:
     slack_http: bool = False
     host: str = "0.0.0.0"
     port: int = 3000
+    metrics_port: int | None = None  # /metrics alone, for a worker without --slack-http
 
 
 def slack_configured(settings: Settings) -> bool:
@@ -42,6 +44,10 @@ def slack_configured(settings: Settings) -> bool:
 
 async def run_bot(settings: Settings, options: RunOptions) -> None:
     async with open_app(settings) as app, AsyncExitStack() as stack:
+        if options.metrics_port is not None:
+            metrics = await serve_metrics(options.host, options.metrics_port)
+            stack.push_async_callback(metrics.cleanup)
+            log.info("metrics on %s:%d/metrics", options.host, options.metrics_port)
         posters: dict[str, Poster] = {}
         lifelines: list[asyncio.Task[None]] = []  # end when a platform connection dies
         if slack_configured(settings) or options.slack_http:
@@ -107,7 +113,8 @@ async def _start_discord(app: App, stack: AsyncExitStack) -> tuple[Poster, async
 
 @contextlib.asynccontextmanager
 async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator[BackgroundJobs]:
-    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters), clock=utc_now)
+    lease = timedelta(seconds=app.settings.digest_lease)
+    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters, lease=lease), clock=utc_now)
     # APScheduler logs every run of the every-minute delivery job at INFO; our jobs log outcomes.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
     scheduler = AsyncIOScheduler(timezone=UTC)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from bot import club, export
+from bot import club, export, metrics
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
@@ -254,7 +254,8 @@ class Paperboy:
             phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = parse_query(text)
-        page = await self._search_index(query, limit)
+        with metrics.timed(metrics.SEARCH_SECONDS):
+            page = await self._search_index(query, limit)
         found = await self.store.papers_with_votes(channel, [hit.paper_id for hit in page.hits])
         cards = tuple(
             PaperCard(

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -42,8 +43,11 @@ class Settings:
     hf_url: str = DEFAULT_HF_URL
     arxiv_url: str = DEFAULT_ARXIV_URL
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line)
     http_timeout: float = 10.0
     arxiv_min_interval: float = 3.0
+    delivery_every: float = 60.0  # seconds between a worker's looks for due and queued digests
+    digest_lease: float = 60.0  # seconds a dead worker's digest claims wait before a takeover
     slack_bot_token: Secret | None = None
     slack_app_token: Secret | None = None
     slack_signing_secret: Secret | None = None
@@ -53,6 +57,10 @@ class Settings:
     discord_token: Secret | None = None
     discord_guild_id: int | None = None
     discord_api_url: str | None = None
+    # Sharding: the total shards across all Discord processes, and the ones this process runs
+    # (None: all of them). Unset: one unsharded connection.
+    discord_shard_count: int | None = None
+    discord_shard_ids: tuple[int, ...] | None = None
 
     @property
     def database(self) -> Path | str:
@@ -82,8 +90,11 @@ class Settings:
             hf_url=_url(values, "PAPERBOY_HF_URL", DEFAULT_HF_URL),
             arxiv_url=_url(values, "PAPERBOY_ARXIV_URL", DEFAULT_ARXIV_URL),
             log_level=_log_level(values.get("PAPERBOY_LOG_LEVEL", "INFO")),
+            log_format=_choice(values, "PAPERBOY_LOG_FORMAT", ("text", "json")),
             http_timeout=_positive_float(values, "PAPERBOY_HTTP_TIMEOUT", 10.0),
             arxiv_min_interval=_positive_float(values, "PAPERBOY_ARXIV_INTERVAL", 3.0),
+            delivery_every=_positive_float(values, "PAPERBOY_DELIVERY_EVERY", 60.0),
+            digest_lease=_positive_float(values, "PAPERBOY_DIGEST_LEASE", 60.0),
             slack_bot_token=_secret(values, "SLACK_BOT_TOKEN"),
             slack_app_token=_secret(values, "SLACK_APP_TOKEN"),
             slack_signing_secret=_secret(values, "SLACK_SIGNING_SECRET"),
@@ -93,6 +104,7 @@ class Settings:
             discord_token=_secret(values, "DISCORD_TOKEN"),
             discord_guild_id=_optional_int(values, "DISCORD_GUILD_ID"),
             discord_api_url=values.get("DISCORD_API_URL") or None,
+            **_discord_shards(values),
         )
 
 
@@ -130,6 +142,14 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _choice(values: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (the first when unset), case-insensitive."""
+    raw = values.get(name) or allowed[0]
+    if raw.lower() not in allowed:
+        raise ConfigError(f"{name} must be {' or '.join(allowed)}, got {raw!r}")
+    return raw.lower()
+
+
 def _positive_float(values: Mapping[str, str], name: str, default: float) -> float:
     raw = values.get(name)
     if not raw:
@@ -151,6 +171,33 @@ def _optional_int(values: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _discord_shards(values: Mapping[str, str]) -> dict[str, Any]:
+    count = _optional_int(values, "DISCORD_SHARD_COUNT")
+    raw_ids = values.get("DISCORD_SHARD_IDS", "").strip()
+    if count is not None and count < 1:
+        raise ConfigError(f"DISCORD_SHARD_COUNT must be 1 or more, got {count}")
+    if not raw_ids:
+        return {"discord_shard_count": count, "discord_shard_ids": None}
+    if count is None:
+        raise ConfigError(
+            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT too: the total number of shards across "
+            "all your Discord processes (e.g. DISCORD_SHARD_COUNT=4, DISCORD_SHARD_IDS=0,1)"
+        )
+    try:
+        ids = tuple(int(part) for part in raw_ids.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"DISCORD_SHARD_IDS must be shard numbers separated by commas (e.g. 0,1), got "
+            f"{raw_ids!r}"
+        ) from None
+    if len(set(ids)) != len(ids) or not all(0 <= shard < count for shard in ids):
+        raise ConfigError(
+            f"DISCORD_SHARD_IDS must be different numbers from 0 to {count - 1} "
+            f"(DISCORD_SHARD_COUNT is {count}), got {raw_ids!r}"
+        )
+    return {"discord_shard_count": count, "discord_shard_ids": ids}
 
 
 def _secret(values: Mapping[str, str], name: str) -> Secret | None:

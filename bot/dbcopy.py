@@ -21,7 +21,7 @@ from bot.database import Database, SqliteDatabase, StorageError, open_database
 
 BATCH_SIZE = 1000
 
-# Parents before children. Lease columns PostgreSQL has and SQLite lacks stay NULL.
+# Parents before children. Job leases and request keys are not copied: they last minutes.
 TABLES = (
     "papers",
     "channels",

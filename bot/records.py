@@ -36,6 +36,28 @@ class DigestClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedDigest:
+    """A digest this worker holds the claim of, until its lease runs out (renewed while held)."""
+
+    claim: DigestClaim
+    attempts: int  # 1 the first time; more when a worker died holding it, or it was retried
+
+    @property
+    def is_takeover(self) -> bool:
+        return self.attempts > 1
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOutcome:
+    """How a claimed digest ended, for the batched record: done | skipped | failed."""
+
+    claim: DigestClaim
+    status: str
+    detail: str | None = None
+    posted_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     """How the last fetches from one paper source went, for ``status`` and quiet-day notices."""
 

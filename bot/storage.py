@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from bot.models import ChannelRef, ClubClaim, Paper, SavedPaper, Share, Subscrip
 from bot.records import (
     ChannelChanges,
     ChannelSettings,
+    ClaimedDigest,
     DigestClaim,
+    DigestOutcome,
     SlackInstallation,
     SourceStatus,
     WorkspaceSettings,
@@ -60,7 +62,9 @@ def utc_now() -> datetime:
 
 
 def from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
+    moment = datetime.fromisoformat(text)
+    # What to_iso wrote is UTC already; converting anyway costs a third of a digest run's reads.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _instant(value: datetime | str) -> datetime:
@@ -464,17 +468,6 @@ class Store:
         )
         return {DigestClaim(int(row[0]), row[1], row[2]) for row in rows}
 
-    async def abandon_stale_claims(self, before: datetime, now: datetime) -> list[DigestClaim]:
-        """Close claims a stopped process left mid-post, so they are reported once, not retried."""
-        async with self.transaction() as db:
-            rows = await db.fetchall(
-                "UPDATE digest_runs SET status = 'abandoned', finished_at = ?, detail = "
-                "'the process stopped while posting; not retried, to never post twice' "
-                "WHERE status = 'claimed' AND claimed_at < ? RETURNING channel_id, kind, period",
-                (now, before),
-            )
-        return [DigestClaim(int(row[0]), row[1], row[2]) for row in rows]
-
     async def last_digests(self, kind: str) -> dict[int, datetime]:
         """When each channel's last delivered digest of ``kind`` was claimed."""
         rows = await self._fetchall(
@@ -484,37 +477,93 @@ class Store:
         )
         return {int(row[0]): _instant(row[1]) for row in rows}
 
-    async def claim_digest(self, claim: DigestClaim, now: datetime) -> bool:
-        """Claim a digest before posting it; False if someone already did."""
-        return (
-            await self._db.execute(
+    async def queue_digests(self, claims: Sequence[DigestClaim], now: datetime) -> int:
+        """Queue digests that fell due, for any worker to claim; known ones are left as they are.
+        Returns how many were new."""
+        async with self.transaction() as tx:
+            return await tx.execute_many(
                 "INSERT INTO digest_runs (channel_id, kind, period, status, claimed_at) "
-                "VALUES (?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING",
-                (claim.channel_id, claim.kind, claim.period, now),
+                "VALUES (?, ?, ?, 'due', ?) ON CONFLICT (channel_id, kind, period) DO NOTHING",
+                [(c.channel_id, c.kind, c.period, now) for c in claims],
             )
-            == 1
+
+    async def skip_digests(
+        self, outcomes: Sequence[DigestOutcome], now: datetime
+    ) -> list[DigestClaim]:
+        """Record digests that will not go out (missed beyond the grace period) unless they are
+        known already; returns those newly recorded, to log each once."""
+        recorded = []
+        async with self.transaction() as tx:
+            for outcome in outcomes:
+                claim = outcome.claim
+                inserted = await tx.execute(
+                    "INSERT INTO digest_runs (channel_id, kind, period, status, claimed_at, "
+                    "finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (channel_id, kind, period) DO NOTHING",
+                    (claim.channel_id, claim.kind, claim.period, outcome.status, now, now,
+                     outcome.detail),
+                )  # fmt: skip
+                if inserted == 1:
+                    recorded.append(claim)
+        return recorded
+
+    async def claim_digests(
+        self,
+        platforms: Sequence[str],
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[ClaimedDigest]:
+        """Claim up to ``limit`` queued digests of ``platforms``, and any whose holder's lease ran
+        out before ``now``, for ``worker`` until ``lease_until``. One statement per batch."""
+        if not platforms:
+            return []
+        marks = ",".join("?" * len(platforms))
+        # PostgreSQL: workers claiming at once take disjoint rows instead of queueing on each
+        # other's locks. SQLite has one writer, so its claims never overlap in the first place.
+        locking = " FOR UPDATE OF d SKIP LOCKED" if self.dialect == "postgresql" else ""
+        rows = await self._write_returning(
+            "UPDATE digest_runs SET status = 'claimed', claimed_by = ?, claimed_at = ?, "
+            "lease_expires_at = ?, attempts = attempts + 1 "
+            "WHERE (channel_id, kind, period) IN ("
+            "SELECT d.channel_id, d.kind, d.period FROM digest_runs d "
+            "JOIN channels c ON c.id = d.channel_id "
+            # Both halves can read the open-rows index: claims still held are never visited.
+            "WHERE (d.status = 'due' OR (d.status = 'claimed' AND d.lease_expires_at < ?)) "
+            f"AND c.platform IN ({marks}) LIMIT ?{locking}) "
+            "RETURNING channel_id, kind, period, attempts",
+            (worker, now, lease_until, now, *platforms, limit),
+        )
+        claimed = [ClaimedDigest(DigestClaim(int(r[0]), r[1], r[2]), int(r[3])) for r in rows]
+        return sorted(claimed, key=lambda c: (c.claim.channel_id, c.claim.kind, c.claim.period))
+
+    async def renew_digest_leases(self, worker: str, until: datetime) -> int:
+        """Extend the leases of every claim ``worker`` still holds. Returns how many."""
+        return await self._db.execute(
+            "UPDATE digest_runs SET lease_expires_at = ? "
+            "WHERE claimed_by = ? AND status = 'claimed'",
+            (until, worker),
         )
 
-    async def finish_digest(
-        self,
-        claim: DigestClaim,
-        status: str,
-        now: datetime,
-        detail: str | None = None,
-        posted_ids: Sequence[str] = (),
-    ) -> None:
-        """Mark a claimed digest done (or skipped/failed) and record what it posted, atomically."""
-        async with self.transaction() as db:
-            await db.execute(
-                "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ? "
-                "WHERE channel_id = ? AND kind = ? AND period = ?",
-                (status, now, detail, claim.channel_id, claim.kind, claim.period),
-            )
-            await db.execute_many(
-                "INSERT INTO posts (channel_id, paper_id, kind, posted_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(claim.channel_id, paper_id, claim.kind, now) for paper_id in posted_ids],
-            )
+    async def finish_digests(self, outcomes: Sequence[DigestOutcome], now: datetime) -> None:
+        """Mark claimed digests done (or skipped/failed) and record what they posted, all in one
+        transaction: a batch is recorded whole or not at all."""
+        if not outcomes:
+            return
+        async with self.transaction() as tx:
+            await tx.execute_many(
+                "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ?, "
+                "lease_expires_at = NULL WHERE channel_id = ? AND kind = ? AND period = ?",
+                [(o.status, now, o.detail, o.claim.channel_id, o.claim.kind, o.claim.period)
+                 for o in outcomes],
+            )  # fmt: skip
+            await tx.execute_many(
+                "INSERT INTO posts (channel_id, paper_id, kind, posted_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (channel_id, kind, paper_id) DO NOTHING",
+                [(o.claim.channel_id, paper_id, o.claim.kind, now)
+                 for o in outcomes for paper_id in o.posted_ids],
+            )  # fmt: skip
 
     async def release_digest(self, claim: DigestClaim) -> None:
         """Give a claim back when the post certainly did not go out, so it is tried again."""
@@ -899,6 +948,63 @@ class Store:
             (ref.platform, ref.workspace, since, limit),
         )
         return [(row[0], int(row[1])) for row in rows]
+
+    # == scale out (issue 11): job leases, shared request keys ================================
+    # Portable SQL (SQLite >= 3.35 and PostgreSQL): ON CONFLICT ... RETURNING, no INSERT OR ...
+
+    async def take_job_lease(
+        self, job: str, holder: str, fire_time: datetime, until: datetime, min_gap: timedelta
+    ) -> bool:
+        """Take the right to run ``job`` for this firing; False when another process holds an
+        unexpired lease, or a firing less than ``min_gap`` before this one already ran it."""
+        rows = await self._write_returning(
+            "INSERT INTO job_leases (job, fire_time, holder, lease_expires_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (job) DO UPDATE SET fire_time = excluded.fire_time, "
+            "holder = excluded.holder, lease_expires_at = excluded.lease_expires_at "
+            "WHERE job_leases.lease_expires_at < excluded.fire_time "
+            "AND job_leases.fire_time <= ? RETURNING job",
+            (job, fire_time, holder, until, fire_time - min_gap),
+        )
+        return bool(rows)
+
+    async def renew_job_lease(self, job: str, holder: str, until: datetime) -> bool:
+        """Extend a held lease; False when ``holder`` lost it (it ran out and was taken)."""
+        renewed = await self._db.execute(
+            "UPDATE job_leases SET lease_expires_at = ? WHERE job = ? AND holder = ?",
+            (until, job, holder),
+        )
+        return renewed == 1
+
+    async def release_job_lease(self, job: str, holder: str, now: datetime) -> None:
+        """End a held lease now (the job finished); its fire time stays, for ``min_gap``."""
+        await self._db.execute(
+            "UPDATE job_leases SET lease_expires_at = ? WHERE job = ? AND holder = ?",
+            (now, job, holder),
+        )
+
+    async def claim_request_key(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        """True for the first caller to present ``key`` (until it expires), in any process:
+        a Slack retry, a repeated click or a held per-message lock gets False."""
+        rows = await self._write_returning(
+            "INSERT INTO request_dedupe (key, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE request_dedupe.expires_at < ? RETURNING key",
+            (key, now + ttl, now),
+        )
+        return bool(rows)
+
+    async def release_request_key(self, key: str) -> None:
+        """Let a key be claimed again at once (a per-message lock whose work is done)."""
+        await self._db.execute("DELETE FROM request_dedupe WHERE key = ?", (key,))
+
+    async def sweep_request_keys(self, now: datetime) -> int:
+        """Forget expired keys. Returns how many."""
+        return await self._db.execute("DELETE FROM request_dedupe WHERE expires_at < ?", (now,))
+
+    async def _write_returning(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        """One writing statement with RETURNING, in a transaction of its own."""
+        async with self.transaction() as tx:
+            return await tx.fetchall(sql, params)
 
     # -- workspace settings ----------------------------------------------------------------
 

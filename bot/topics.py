@@ -7,11 +7,10 @@ so the cost grows with papers + topics, never with papers x topics.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Sequence
 
 from bot.models import Paper, Subscription
-from bot.query import QueryError, parse_query
+from bot.query import ParsedQuery, QueryError, parse_query
 from bot.search import SearchIndex
 
 MAX_TOPICS_PER_CHANNEL = 25
@@ -23,15 +22,15 @@ def match_topics(papers: Sequence[Paper], topics: Sequence[str]) -> dict[str, li
         return {topic: [] for topic in topics}
     index = SearchIndex.open(None)
     index.add_or_replace(papers)
-    matches: dict[str, list[str]] = {}
+    parsed: dict[str, ParsedQuery] = {}
     for topic in dict.fromkeys(topics):
         try:
-            parsed = parse_query(topic)
+            parsed[topic] = parse_query(topic)
         except QueryError:
-            matches[topic] = []  # saved before a grammar change; never block the others
-            continue
-        matches[topic] = index.matching_ids(parsed, limit=len(papers))
-    return matches
+            continue  # saved before a grammar change; never block the others
+    found = index.matching_ids_many(list(parsed.values()), limit=len(papers))
+    matches = dict(zip(parsed, found, strict=True))
+    return {topic: matches.get(topic, []) for topic in topics}
 
 
 async def match_subscriptions(
@@ -42,14 +41,3 @@ async def match_subscriptions(
         match_topics, papers, [subscription.query for subscription in subscriptions]
     )
     return {s.id: by_topic.get(s.query, []) for s in subscriptions}
-
-
-def topics_by_paper(
-    subscriptions: Sequence[Subscription], matches: dict[int, list[str]]
-) -> dict[str, list[str]]:
-    """Invert matches: for each paper id, the topics that picked it (for the "why" line)."""
-    reasons: dict[str, list[str]] = defaultdict(list)
-    for subscription in subscriptions:
-        for paper_id in matches.get(subscription.id, []):
-            reasons[paper_id].append(subscription.query)
-    return reasons

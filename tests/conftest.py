@@ -44,6 +44,8 @@ BOTH_BACKENDS = {
     "test_club",
     "test_discussion",
     "test_workspace_settings",
+    "test_scale_out",
+    "test_slack_workers",
 }
 
 

@@ -31,6 +31,8 @@ def test_environment_overrides_dotenv(tmp_path: Path) -> None:
         ("PAPERBOY_HF_URL", "ftp://x", "PAPERBOY_HF_URL must start with http"),
         ("PAPERBOY_LOG_LEVEL", "LOUD", "PAPERBOY_LOG_LEVEL must be"),
         ("PAPERBOY_HTTP_TIMEOUT", "-1", "PAPERBOY_HTTP_TIMEOUT must be positive"),
+        ("PAPERBOY_DELIVERY_EVERY", "0", "PAPERBOY_DELIVERY_EVERY must be positive"),
+        ("PAPERBOY_DIGEST_LEASE", "soon", "PAPERBOY_DIGEST_LEASE must be a number"),
         ("DISCORD_GUILD_ID", "abc", "DISCORD_GUILD_ID must be a whole number"),
     ],
 )
@@ -62,3 +64,12 @@ def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -
     with pytest.raises(ConfigError, match="DATABASE_URL must be a postgresql:// URL") as error:
         Settings.from_environ({"DATABASE_URL": "mysql://u:hunter2@h/db"}, env_file=None)
     assert "hunter2" not in str(error.value)
+
+
+def test_delivery_pace_and_digest_lease_are_a_minute_unless_set() -> None:
+    default = Settings.from_environ({}, env_file=None)
+    tuned = Settings.from_environ(
+        {"PAPERBOY_DELIVERY_EVERY": "5", "PAPERBOY_DIGEST_LEASE": "20"}, env_file=None
+    )
+    assert (default.delivery_every, default.digest_lease) == (60.0, 60.0)
+    assert (tuned.delivery_every, tuned.digest_lease) == (5.0, 20.0)

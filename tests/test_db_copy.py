@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bot.models import ChannelRef
-from bot.records import DigestClaim, SlackInstallation
+from bot.records import DigestClaim, DigestOutcome, SlackInstallation
 from bot.storage import Store
 from tests.papers import NOW, seed_papers
 from tests.test_cli import paperboy
@@ -24,8 +24,9 @@ async def _a_used_install(path: Path) -> None:
         await store.toggle_vote(GENERAL, "bob", first, now=NOW)
         await store.add_share(GENERAL, "bob", second, "worth a read", now=NOW)
         claim = DigestClaim(await store.channel_id(GENERAL), "daily", "2026-11-26")
-        await store.claim_digest(claim, NOW)
-        await store.finish_digest(claim, "done", NOW, posted_ids=[first, second])
+        await store.queue_digests([claim], NOW)
+        await store.claim_digests(["slack"], "w1", NOW, NOW + timedelta(minutes=5), limit=10)
+        await store.finish_digests([DigestOutcome(claim, "done", None, (first, second))], NOW)
         await store.record_fetch("hf", papers=8, now=NOW)
         await store.save_slack_installation(
             SlackInstallation("", "T1", "xoxb-secret-token", "B1", "U0BOT", NOW.timestamp())

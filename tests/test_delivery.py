@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.commands import Paperboy
-from bot.delivery import DigestDelivery
+from bot.delivery import LEASE, DigestDelivery
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef
 from bot.ports import DeliveryError
-from bot.records import DigestClaim
 from bot.replies import Command, Notice, PaperList, Reply
 from bot.search import SearchIndex
 from bot.storage import Store
@@ -273,18 +272,72 @@ async def test_a_channel_can_turn_the_nothing_new_line_off(
     assert settings is not None and not settings.quiet_notice
 
 
-async def test_a_claim_left_by_a_hard_kill_is_reported_once_and_never_reposted(
+async def test_claims_of_a_worker_killed_mid_fan_out_are_taken_over_after_their_lease(
     world: Paperboy, store: Store, index: SearchIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
     await _setup(world, BERLIN, "09:00 UTC daily")
-    channel_id = await store.channel_id(BERLIN)
+    await _setup(world, NEW_YORK, "09:00 UTC daily")
     due = START + timedelta(hours=9)
-    # The process died between claiming and finishing (SIGKILL: no chance to release).
-    assert await store.claim_digest(DigestClaim(channel_id, "daily", "2026-10-26"), due)
+    await DigestDelivery(store, {}).queue_due(due)
+    # A worker claimed both and died (SIGKILL: no release, no record, no renewal).
+    dead = await store.claim_digests(["slack"], "dead-worker", due, due + LEASE, 10)
+    assert len(dead) == 4  # daily and (Monday) weekly, for each channel
     slack = RecordingPoster("slack")
-    delivery = DigestDelivery(store, {"slack": slack})
-    first = await delivery.run_due(due + timedelta(minutes=30))
-    second = await delivery.run_due(due + timedelta(minutes=31))
-    assert slack.posts == []
-    assert (first.outcomes["abandoned"], second.outcomes["abandoned"]) == (1, 0)
-    assert "claimed but never finished" in caplog.text
+    alive = DigestDelivery(store, {"slack": slack}, worker="alive")
+    early = await alive.run_due(due + LEASE - timedelta(seconds=1))
+    assert slack.posts == [] and early.taken_over == 0  # the lease still holds
+    late = await alive.run_due(due + LEASE + timedelta(seconds=1))
+    again = await alive.run_due(due + LEASE + timedelta(minutes=1))
+    assert sorted(ch.channel for ch, _, _ in slack.posts) == ["berlin", "new-york"]
+    assert (late.taken_over, late.outcomes["posted"], again.outcomes["posted"]) == (4, 2, 0)
+    assert "may have posted it already" in caplog.text
+
+
+async def test_two_workers_share_a_fan_out_and_post_each_channel_once(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    channels = [ChannelRef("slack", "T1", f"c{n}") for n in range(30)]
+    for channel in channels:
+        await _setup(world, channel, "09:00 UTC daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    due = START + timedelta(hours=9)
+    first, second = RecordingPoster("slack"), RecordingPoster("slack")
+    workers = [
+        DigestDelivery(store, {"slack": poster}, worker=name, claim_batch=4, concurrency=2)
+        for name, poster in (("w1", first), ("w2", second))
+    ]
+    await workers[0].queue_due(due)
+    await asyncio.gather(*(worker.post_queued(due) for worker in workers))
+    posted = [ch for ch, _, _ in first.posts + second.posts]
+    assert sorted(posted, key=str) == sorted(channels, key=str)
+    assert first.posts and second.posts  # both took a share
+
+
+async def test_a_worker_claims_only_platforms_it_is_connected_to(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    await _setup(world, BERLIN, "09:00 UTC daily")
+    await _setup(world, TOKYO, "09:00 UTC daily")
+    due = START + timedelta(hours=9)
+    slack, discord = RecordingPoster("slack"), RecordingPoster("discord")
+    await DigestDelivery(store, {"slack": slack}).run_due(due)
+    assert [ch for ch, _, _ in slack.posts] == [BERLIN]
+    await DigestDelivery(store, {"discord": discord}).post_queued(due + timedelta(minutes=1))
+    assert [ch for ch, _, _ in discord.posts] == [TOKYO]
+
+
+async def test_posted_digests_are_recorded_in_batches_within_the_flush_window(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    channels = [ChannelRef("slack", "T1", f"c{n}") for n in range(25)]
+    for channel in channels:
+        await _setup(world, channel, "09:00 UTC daily")
+    await ingest_papers(store, index, seed_papers(START), now=START)
+    slack = RecordingPoster("slack")
+    delivery = DigestDelivery(store, {"slack": slack}, flush_every=10, flush_after=0.05)
+    report = await delivery.run_due(START + timedelta(hours=9))
+    assert report.outcomes["posted"] == 25 and len(report.record_lag) == 25
+    assert max(report.record_lag) < 1.0
+    # Recorded: the next run finds nothing to post, and the papers count as sent.
+    again = await delivery.run_due(START + timedelta(hours=9, minutes=5))
+    assert again.outcomes["posted"] == 0 and len(slack.posts) == 25

@@ -200,4 +200,30 @@ def test_the_reminder_job_is_scheduled_with_the_others(jobs: BackgroundJobs) -> 
         "fetch-hf",
         "fetch-arxiv",
         "club-reminders",
+        "sweep-request-keys",
     }
+
+
+async def test_two_workers_ticking_together_post_each_digest_once(
+    app: App, clock: Clock, jobs: BackgroundJobs, poster: RecordingPoster
+) -> None:
+    other_poster = RecordingPoster("slack")
+    other = BackgroundJobs(app, DigestDelivery(app.store, {"slack": other_poster}), clock=clock)
+    await jobs.fetch_hugging_face()
+    clock.now = MORNING + timedelta(hours=2)
+    await asyncio.gather(jobs.deliver_tick(), other.deliver_tick())
+    clock.now += timedelta(minutes=1)
+    await asyncio.gather(jobs.deliver_tick(), other.deliver_tick())
+    assert [ch for ch, _, _ in poster.posts + other_poster.posts] == [CHANNEL]
+
+
+async def test_the_sweep_forgets_expired_request_keys_and_keeps_fresh_ones(
+    app: App, clock: Clock, jobs: BackgroundJobs
+) -> None:
+    ttl = timedelta(minutes=10)
+    assert await app.store.claim_request_key("slack:event:old", clock.now, ttl)
+    assert await app.store.claim_request_key("slack:event:new", clock.now + ttl, ttl)
+    clock.now += ttl + timedelta(minutes=1)
+
+    assert await jobs.sweep_request_keys() == 1
+    assert not await app.store.claim_request_key("slack:event:new", clock.now, ttl)

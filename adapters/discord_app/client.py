@@ -75,6 +75,7 @@ class PaperboyDiscord(commands.Bot):
         guild_id: int | None = None,
         api_url: str | None = None,
         answer_within: float = ANSWER_WITHIN,
+        **client_options: Any,
     ) -> None:
         # Only what Paperboy uses: servers and channels, and messages for pasted links. Message
         # content is privileged: it is dropped at login when the developer portal has it off.
@@ -88,6 +89,7 @@ class PaperboyDiscord(commands.Bot):
             tree_cls=PaperboyTree,
             allowed_mentions=discord.AllowedMentions.none(),
             max_ratelimit_timeout=RATE_LIMIT_WAIT,
+            **client_options,
         )
         self.paperboy = paperboy
         self.guild_id = guild_id
@@ -186,15 +188,25 @@ class PaperboyDiscord(commands.Bot):
 # -- wiring ---------------------------------------------------------------------------------
 
 
+class ShardedPaperboyDiscord(PaperboyDiscord, commands.AutoShardedBot):
+    """The client when guilds are split across processes (``DISCORD_SHARD_COUNT``): each
+    process runs the shards in ``DISCORD_SHARD_IDS``, all of them when that is unset."""
+
+
 def build_discord_client(
     bot: Paperboy, settings: Settings, *, answer_within: float = ANSWER_WITHIN
 ) -> PaperboyDiscord:
     """The Discord client for ``bot``, from settings alone (nothing read from the environment)."""
-    return PaperboyDiscord(
-        bot,
-        guild_id=settings.discord_guild_id,
-        api_url=settings.discord_api_url,
-        answer_within=answer_within,
+    options: dict[str, Any] = {
+        "guild_id": settings.discord_guild_id,
+        "api_url": settings.discord_api_url,
+        "answer_within": answer_within,
+    }
+    if settings.discord_shard_count is None:
+        return PaperboyDiscord(bot, **options)
+    shard_ids = list(settings.discord_shard_ids) if settings.discord_shard_ids else None
+    return ShardedPaperboyDiscord(
+        bot, shard_count=settings.discord_shard_count, shard_ids=shard_ids, **options
     )
 
 

@@ -77,7 +77,7 @@ def build_slack_app(
     *,
     store: Store,
     ack_budget: float = ACK_BUDGET_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.time,  # wall time: retry keys are shared by workers
 ) -> SlackApp:
     """The Bolt app for Paperboy, from settings alone.
 

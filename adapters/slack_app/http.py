@@ -1,5 +1,5 @@
-"""HTTP mode: ``/slack/events`` (commands, interactivity and events), ``/healthz``, and the
-install pages when multi-workspace, on an aiohttp server.
+"""HTTP mode: ``/slack/events`` (commands, interactivity and events), ``/healthz``, ``/metrics``
+(Prometheus), and the install pages when multi-workspace, on an aiohttp server.
 
 Every request to ``/slack/events`` is checked here, once: Slack's v0 signature over the raw
 bytes, within five minutes, before anything is parsed. Bolt's own check is off (see ``app``).
@@ -21,8 +21,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
+from adapters.metrics_http import add_metrics_route
 from adapters.slack_app.app import SlackApp
 from adapters.slack_app.listeners import FAILED_TEXT, RECEIVED_AT
+from bot import metrics
 from bot.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ async def serve_http(app: AsyncApp, host: str, port: int) -> HttpServer:
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app.router.add_post(EVENTS_PATH, endpoint.events)
     web_app.router.add_get(HEALTH_PATH, endpoint.health)
+    add_metrics_route(web_app)
     oauth = app.oauth_flow
     if oauth is not None:
         web_app.router.add_get(oauth.install_path, endpoint.install)
@@ -109,6 +112,8 @@ class _HttpEndpoint:
             return web.Response(status=200)  # Slack checking our certificate: nothing to do
         kind = bolt_request.body.get("type")
         response = await self.app.async_dispatch(bolt_request)
+        metrics.REQUESTS.labels(platform="slack", kind=_request_kind(bolt_request.body)).inc()
+        metrics.ACK_SECONDS.labels(platform="slack").observe(time.monotonic() - received)
         if kind == "event_callback" and (response.status == 404 or response.status >= 500):
             # An event nobody handles, or one that failed, is still received: a non-2xx answer
             # only makes Slack retry it (and eventually switch the subscription off).
@@ -132,6 +137,18 @@ class _HttpEndpoint:
         oauth = self.app.oauth_flow
         assert oauth is not None
         return await to_aiohttp_response(await oauth.handle_callback(_oauth_request(request)))
+
+
+def _request_kind(body: Mapping[str, object]) -> str:
+    """command | block_actions | event | …: a bounded set of labels, never user input."""
+    if "command" in body:
+        return "command"
+    kind = body.get("type")
+    if kind == "event_callback":
+        return "event"
+    return (
+        str(kind) if kind in ("block_actions", "view_submission", "url_verification") else "other"
+    )
 
 
 def _oauth_request(request: web.Request) -> AsyncBoltRequest:

@@ -23,8 +23,9 @@ from adapters.slack_app.blocks import SAVE_ACTION_ID, render
 from adapters.slack_app.files import FileUploader, UploadFailed
 from adapters.slack_app.home import home_view
 from adapters.slack_app.installations import PLATFORM
-from adapters.slack_app.payloads import Malformed, RecentKeys, api_error, click_from_action
+from adapters.slack_app.payloads import Malformed, api_error, click_from_action
 from adapters.slack_app.poster import open_direct
+from adapters.slack_app.request_keys import SharedKeys
 from bot.commands import Paperboy, home_summary
 from bot.models import ChannelRef
 from bot.replies import SAVE_COMMAND, Command, FileReply, Notice, Reply
@@ -62,8 +63,8 @@ class KnowledgeListeners:
     bot: Paperboy
     store: Store
     handle: Callable[[Command], Awaitable[Reply]]  # the core, through the listeners' slots
-    deliveries: RecentKeys  # delivery ids already handled (Slack retries)
-    clicks: RecentKeys  # recent clicks (double clicks)
+    deliveries: SharedKeys  # delivery ids already handled (Slack retries)
+    clicks: SharedKeys  # recent clicks (double clicks)
 
     def register(self) -> None:
         self.app.action(SAVE_ACTION_ID)(self.on_save)
@@ -79,9 +80,9 @@ class KnowledgeListeners:
         except Malformed as error:
             log.info("malformed save action: %s", error)
             return
-        if self.deliveries.seen(f"action:{click.delivery_id}"):
+        if await self.deliveries.seen(f"action:{click.delivery_id}"):
             return
-        if self.clicks.seen(f"save:{click.channel.workspace}:{click.user}:{click.paper_id}"):
+        if await self.clicks.seen(f"save:{click.channel.workspace}:{click.user}:{click.paper_id}"):
             log.info("ignored a double click on Save by %s on %s", click.user, click.paper_id)
             return
         command = Command(click.channel, click.user, f"{SAVE_COMMAND} {click.paper_id}")
@@ -133,7 +134,7 @@ class KnowledgeListeners:
             log.info("ignored an app_home_opened event without a user or team")
             return
         event_id = body.get("event_id")
-        if isinstance(event_id, str) and self.deliveries.seen(f"event:{event_id}"):
+        if isinstance(event_id, str) and await self.deliveries.seen(f"event:{event_id}"):
             return
         self.app.spawn(self._publish_home(client, team, user))
 

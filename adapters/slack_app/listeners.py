@@ -9,11 +9,12 @@ removes the workspace's token and pauses its digests. Nothing here knows how pap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,15 @@ from adapters.slack_app.knowledge import KnowledgeListeners, uploading_text
 from adapters.slack_app.payloads import (
     Click,
     Malformed,
-    RecentKeys,
     api_error,
     click_from_action,
     command_from_slash,
 )
+from adapters.slack_app.request_keys import SharedKeys
 from adapters.slack_app.roles import WorkspaceRoles
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
+from bot.leases import shared_lock
 from bot.models import ChannelRef
 from bot.replies import APOLOGY, Command, FileReply, Notice, Reply, VoteRecorded
 from bot.storage import Store
@@ -76,8 +78,8 @@ class Listeners:
     installations: SlackInstallationStore | None
     ack_budget: float
     clock: Callable[[], float]
-    _deliveries: RecentKeys = field(init=False)
-    _clicks: RecentKeys = field(init=False)
+    _deliveries: SharedKeys = field(init=False)
+    _clicks: SharedKeys = field(init=False)
     _core_slots: asyncio.Semaphore = field(init=False)
     _knowledge: KnowledgeListeners = field(init=False)
     _roles: WorkspaceRoles = field(init=False)
@@ -86,8 +88,8 @@ class Listeners:
     )
 
     def __post_init__(self) -> None:
-        self._deliveries = RecentKeys(RETRY_TTL_SECONDS, clock=self.clock)
-        self._clicks = RecentKeys(DOUBLE_CLICK_SECONDS, clock=self.clock)
+        self._deliveries = SharedKeys(self.store, RETRY_TTL_SECONDS, clock=self.clock)
+        self._clicks = SharedKeys(self.store, DOUBLE_CLICK_SECONDS, clock=self.clock)
         self._core_slots = asyncio.Semaphore(CORE_SLOTS)
         self._knowledge = KnowledgeListeners(
             self.app, self.bot, self.store, self._handle, self._deliveries, self._clicks
@@ -163,22 +165,36 @@ class Listeners:
         except Malformed as error:
             log.info("malformed vote action: %s", error)
             return
-        if self._deliveries.seen(f"action:{click.delivery_id}"):
+        if await self._deliveries.seen(f"action:{click.delivery_id}"):
             log.info("ignored a repeated delivery of vote click %s", click.delivery_id)
             return
-        if self._clicks.seen(f"{click.channel.workspace}:{click.user}:{click.paper_id}"):
+        if await self._clicks.seen(f"{click.channel.workspace}:{click.user}:{click.paper_id}"):
             log.info("ignored a double click by %s on %s", click.user, click.paper_id)
             return
         self.app.spawn(self._vote(click, respond, client))
 
     async def _vote(self, click: Click, respond: AsyncRespond, client: AsyncWebClient) -> None:
+        # One toggle-and-redraw at a time per message: in click order within this worker, and
+        # across workers through the database, so a redraw never shows an older count.
         lock = self._message_locks.setdefault(click.message_key, asyncio.Lock())
-        async with lock:  # one toggle-and-redraw at a time per message, in click order
+        async with lock, self._message_lock(click):
             reply = await self._handle(Command(click.channel, click.user, f"vote {click.paper_id}"))
             if not isinstance(reply, VoteRecorded):
                 await _respond_quietly(respond, **_render_safely(reply).payload())
                 return
             await self._redraw(click, reply, respond, client)
+
+    @contextlib.asynccontextmanager
+    async def _message_lock(self, click: Click) -> AsyncIterator[None]:
+        channel, ts = click.message_key
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                await held.enter_async_context(shared_lock(self.store, f"slack:{channel}:{ts}"))
+            except TimeoutError:
+                # A holder that died frees the lock after its TTL; meanwhile a vote still
+                # counts, only its redraw may race another worker's.
+                log.warning("message %s stayed locked; voting without the lock", ts)
+            yield
 
     async def _redraw(
         self, click: Click, reply: VoteRecorded, respond: AsyncRespond, client: AsyncWebClient
@@ -230,7 +246,7 @@ class Listeners:
             log.info("ignored a link_shared event without a team or event")
             return
         event_id = body.get("event_id")
-        if isinstance(event_id, str) and self._deliveries.seen(f"event:{event_id}"):
+        if isinstance(event_id, str) and await self._deliveries.seen(f"event:{event_id}"):
             log.info("ignored a repeated delivery of event %s", event_id)
             return
         user, channel = event.get("user"), event.get("channel")

@@ -3,9 +3,7 @@ into their code, and a memory of recent deliveries so a retried one is not handl
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,31 +96,6 @@ def api_error(error: SlackApiError) -> str:
     """The ``error`` code of a Web API refusal (``channel_not_found``), or its HTTP status."""
     data = error.response.data if isinstance(error.response.data, dict) else {}
     return str(data.get("error") or f"HTTP {error.response.status_code}")
-
-
-class RecentKeys:
-    """Keys seen in the last ``ttl`` seconds (bounded): remembers deliveries to drop repeats."""
-
-    def __init__(
-        self, ttl: float, *, max_size: int = 20_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._ttl = ttl
-        self._max = max_size
-        self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def seen(self, key: str) -> bool:
-        """True if ``key`` was seen within the TTL; otherwise remember it and return False."""
-        now = self._clock()
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if now - at < self._ttl and len(self._seen) < self._max:
-                break
-            del self._seen[oldest]
-        if key in self._seen:
-            return True
-        self._seen[key] = now
-        return False
 
 
 def retry_after(headers: Mapping[str, Any] | None) -> float:

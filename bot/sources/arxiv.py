@@ -133,7 +133,7 @@ class ArxivSource:
         self._timeout = timeout
         self._sleep = sleep
         self._retry = retry
-        self._limiter = MinIntervalLimiter(min_interval, clock, sleep)
+        self._limiter = MinIntervalLimiter(min_interval, clock, sleep, target="arxiv")
         # arXiv's terms ask for a single connection at a time as well as the spacing.
         self._one_at_a_time = asyncio.Lock()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bot import metrics
 from bot.models import Paper
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,11 @@ class MinIntervalLimiter:
     """Spaces request starts at least ``min_interval`` seconds apart, across concurrent callers."""
 
     def __init__(
-        self, min_interval: float, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+        self,
+        min_interval: float,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        target: str = "source",  # names the waits in the rate-limit metrics
     ) -> None:
         if min_interval < 0:
             raise ValueError(f"min_interval must not be negative, got {min_interval}")
@@ -115,6 +120,7 @@ class MinIntervalLimiter:
         self._sleep = sleep
         self._last: float | None = None
         self._lock = asyncio.Lock()
+        self._target = target
 
     async def wait(self) -> None:
         """Return once a request may start; the caller should start it right away."""
@@ -122,6 +128,7 @@ class MinIntervalLimiter:
             if self._last is not None:
                 delay = self._last + self.min_interval - self._clock()
                 if delay > 0:
+                    metrics.waited(self._target, delay)
                     await self._sleep(delay)
             self._last = self._clock()
 

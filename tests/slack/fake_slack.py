@@ -159,6 +159,10 @@ class FakeSlack:
         # user id -> role flags users.info reports (is_admin, is_owner, is_primary_owner);
         # anyone not here is an ordinary member of the token's team.
         self.roles: dict[str, dict[str, bool]] = {}
+        self.delays: dict[str, float] = {}  # method -> seconds Slack takes before answering
+        # Calls answered to a caller still connected: with a delay, a caller that dies while
+        # waiting (a SIGKILLed worker) posted nothing, as far as this fake is concerned.
+        self.answered: list[Call] = []
         self._scripts: dict[str, list[_Scripted]] = {}
         self._drops: dict[str, int] = {}  # method -> how many more calls to hang up on
         self._changed = asyncio.Condition()
@@ -258,6 +262,10 @@ class FakeSlack:
         token = token or params.get("token")
         call = Call(method, params, token, dict(request.headers))
         await self._record(call)
+        if self.delays.get(method):
+            await asyncio.sleep(self.delays[method])
+            if request.transport is None or request.transport.is_closing():
+                return web.Response()  # never sent: the caller is gone
         if self._drops.get(method):
             self._drops[method] -= 1
             assert request.transport is not None
@@ -268,6 +276,7 @@ class FakeSlack:
             answer = scripted.pop(0)
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
         call.answer = self._default(method, params, token)
+        self.answered.append(call)
         return web.json_response(call.answer)
 
     def _default(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
