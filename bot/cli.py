@@ -20,12 +20,16 @@ from bot.app import App, open_app
 from bot.commands import UserError, status_lines
 from bot.config import ConfigError, Settings
 from bot.digests import next_daily_digest
+from bot.ids import parse_paper_ref
 from bot.ingest import IngestReport, ingest_arxiv, ingest_file, ingest_hf, ingest_sample
 from bot.models import ChannelRef
 from bot.query import QueryError
+from bot.replies import PaperList
 from bot.storage import StorageError, utc_now
 
 T = TypeVar("T")
+# One-shot commands give vectors this long to catch up before answering (a bot never waits).
+VECTOR_WAIT = 30.0
 
 app = typer.Typer(
     help="Paperboy: research papers where your team already talks.", no_args_is_help=False
@@ -116,31 +120,58 @@ def search(
     """Search stored papers, best match first."""
 
     async def work(opened: App) -> None:
+        await opened.bot.wait_for_vectors(VECTOR_WAIT)
         try:
             result = await opened.bot.search(CONSOLE_CHANNEL, " ".join(query), limit=limit)
         except (QueryError, UserError) as error:
             raise _fail(str(error), code=1) from None
-        if not as_json:
-            typer.echo(render(result))
-            return
-        rows = [
-            {
-                "id": card.paper.id,
-                "title": card.paper.title,
-                "authors": list(card.paper.authors),
-                "published": card.paper.published.date().isoformat(),
-                "upvotes": card.paper.hf_upvotes,
-                "team_votes": card.team_votes,
-                "score": card.score,
-                "url": card.paper.abs_url,
-                "categories": list(card.paper.categories),
-                "snippet": card.excerpt.text,
-            }
-            for card in result.cards
-        ]
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_papers(result, as_json)
 
     _run(work)
+
+
+@app.command()
+def similar(
+    paper: Annotated[str, typer.Argument(help="An arXiv id or an arxiv.org / HF papers link.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Papers like this one, most alike first."""
+    ref = parse_paper_ref(paper)
+    if ref is None:
+        raise _fail(f"{paper!r} is not an arXiv id or a paper link.", code=1)
+
+    async def work(opened: App) -> None:
+        await opened.bot.wait_for_vectors(VECTOR_WAIT)
+        try:
+            result = await opened.bot.similar(CONSOLE_CHANNEL, ref.id, limit=limit)
+        except UserError as error:
+            raise _fail(str(error), code=1) from None
+        _print_papers(result, as_json)
+
+    _run(work)
+
+
+def _print_papers(result: PaperList, as_json: bool) -> None:
+    if not as_json:
+        typer.echo(render(result))
+        return
+    rows = [
+        {
+            "id": card.paper.id,
+            "title": card.paper.title,
+            "authors": list(card.paper.authors),
+            "published": card.paper.published.date().isoformat(),
+            "upvotes": card.paper.hf_upvotes,
+            "team_votes": card.team_votes,
+            "score": card.score,
+            "url": card.paper.abs_url,
+            "categories": list(card.paper.categories),
+            "snippet": card.excerpt.text,
+        }
+        for card in result.cards
+    ]
+    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -252,8 +283,19 @@ def _parse_day(text: str | None) -> date:
 @index_app.command("rebuild")
 def index_rebuild() -> None:
     """Recreate the search index from the database."""
-    count = _run(lambda opened: opened.index.rebuild(opened.store))
+
+    async def work(opened: App) -> tuple[int, int | None]:
+        count = await opened.index.rebuild(opened.store)
+        vectors = opened.bot.vectors
+        if vectors is None:
+            return count, None
+        await opened.bot.stop_background()
+        return count, await vectors.rebuild(opened.store)
+
+    count, embedded = _run(work)
     typer.echo(f"Search index rebuilt: {count} papers.")
+    if embedded is not None:
+        typer.echo(f"Vectors recomputed: {embedded} papers.")
 
 
 @db_app.command("backup")
@@ -276,7 +318,7 @@ def status(
         raise _fail(str(error)) from None
 
     async def work(opened: App) -> list[str]:
-        return await status_lines(opened.store, ref, utc_now())
+        return await status_lines(opened.store, ref, utc_now(), opened.bot.search_status())
 
     typer.echo("\n".join(_run(work)))
 

@@ -19,7 +19,7 @@ from bot.ids import parse_paper_ref
 from bot.ingest import catch_up_index
 from bot.models import SAMPLE_PREFIX, ChannelRef, Paper
 from bot.ports import PaperLookup
-from bot.query import QueryError, parse_query
+from bot.query import ParsedQuery, QueryError, Word, parse_query
 from bot.ranking import rank_trending
 from bot.replies import (
     Command,
@@ -31,10 +31,12 @@ from bot.replies import (
     VoteRecorded,
     shorten,
 )
+from bot.retrieval import Fusion, HybridSearch, exact_title_first, fuse, key_terms
 from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule, schedule_from_row
-from bot.search import SearchIndex
+from bot.search import SearchIndex, SearchPage
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
+from bot.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ SEARCH_PAGE_SIZE = 5
 MAX_PICKS = 10
 MAX_COMMAND_LENGTH = 1000
 SHARE_FLAG = "--share"
+SIMILAR_CANDIDATES = 100
+# Measured on the arXiv corpus (bench/relevance.py): the vectors lead, the words break ties.
+SIMILAR_FUSION = Fusion(lexical_weight=1.0, vector_weight=1.0)
 
 Handler = Callable[["Paperboy", Command, str], Awaitable[Reply]]
 
@@ -102,6 +107,10 @@ class Paperboy:
     lookup: PaperLookup | None = None
     clock: Callable[[], datetime] = utc_now
     _lookups: dict[str, asyncio.Future[Paper | None]] = field(default_factory=dict)
+    # Semantic search: ``None`` means lexical only, and ``lexical_reason`` says why.
+    vectors: VectorIndex | None = None
+    lexical_reason: str | None = None
+    _vector_task: asyncio.Task[int] | None = None
 
     async def handle(self, cmd: Command) -> Reply:
         name = "?"
@@ -169,7 +178,47 @@ class Paperboy:
         if paper is not None:
             await self.store.upsert_papers([paper], now=self.clock())
             await catch_up_index(self.index, self.store)
+            self.start_vector_catch_up()
         return paper
+
+    # -- vectors, computed in the background so search works before they are ready ----------
+
+    def start_vector_catch_up(self) -> None:
+        """Embed papers the store has and the vectors lack, unless that is already running."""
+        if self.vectors is None or (self._vector_task and not self._vector_task.done()):
+            return
+        self._vector_task = asyncio.create_task(self._catch_up_vectors(self.vectors))
+
+    async def _catch_up_vectors(self, vectors: VectorIndex) -> int:
+        try:
+            done = await vectors.catch_up(self.store)
+        except Exception:
+            log.exception("computing paper vectors failed; will retry after the next ingest")
+            return 0
+        if done:
+            log.info("computed vectors for %d papers", done)
+        return done
+
+    async def wait_for_vectors(self, seconds: float) -> None:
+        """Give a running catch-up up to ``seconds`` (one-shot commands; the bot never waits)."""
+        if self._vector_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._vector_task), seconds)
+
+    async def stop_background(self) -> None:
+        if self._vector_task is not None and not self._vector_task.done():
+            self._vector_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._vector_task
+
+    def search_status(self) -> str:
+        """One status line: whether search understands meaning, and how far vectors are."""
+        if self.vectors is None:
+            return f"Search: words only ({self.lexical_reason or 'no embedding model'})."
+        return (
+            f"Search: words and meaning ({self.vectors.embedder.name}; "
+            f"{len(self.vectors)} papers have vectors)."
+        )
 
     async def search(self, channel: ChannelRef, text: str, *, limit: int) -> PaperList:
         """Relevance-ranked papers for a query typed by a person, with this team's votes."""
@@ -179,8 +228,9 @@ class Paperboy:
                 '`/papers search "chain of thought" since:2024`.'
             )
         query = parse_query(text)
-        page = await asyncio.to_thread(self.index.search, query, limit=limit)
+        page = await HybridSearch(self.index, self.store, self.vectors).search(query, limit=limit)
         papers = await self.store.get_papers([hit.paper_id for hit in page.hits])
+        page = SearchPage(exact_title_first(page.hits, papers, text), page.total)
         votes = await self.store.vote_counts(channel, list(papers))
         cards = tuple(
             PaperCard(
@@ -205,6 +255,42 @@ class Paperboy:
             empty_text=f"No papers match {query}. Try fewer or broader words.",
             more_hint=more,
         )
+
+    async def similar(self, channel: ChannelRef, paper_id: str, *, limit: int) -> PaperList:
+        """Papers like ``paper_id``: its vector's neighbours fused with its key terms' BM25."""
+        paper = await self.store.get_paper(paper_id) or await self._look_up(paper_id)
+        if paper is None:
+            raise UserError(
+                f"Unknown paper `{shorten(paper_id, 40)}`: I have not seen it. "
+                "Check the id, or search for it with `/papers search <words>`."
+            )
+        ranked = await asyncio.to_thread(self._neighbours, paper, limit)
+        papers = await self.store.get_papers([pid for pid, _ in ranked])
+        votes = await self.store.vote_counts(channel, list(papers))
+        cards = tuple(
+            PaperCard(papers[pid], team_votes=votes.get(pid, 0), score=score)
+            for pid, score in ranked
+            if pid in papers
+        )
+        return PaperList(
+            f"More like “{shorten(paper.title, 80)}”",
+            cards,
+            total=len(cards),
+            empty_text="I know no other papers like this one yet.",
+        )
+
+    def _neighbours(self, paper: Paper, limit: int) -> list[tuple[str, float]]:
+        wide = max(SIMILAR_CANDIDATES, limit)
+        terms = ParsedQuery(groups=(tuple(Word(t) for t in key_terms(paper)),))
+        lexical = [hit.paper_id for hit in self.index.search(terms, limit=wide + 1,
+                                                             snippets=False).hits]  # fmt: skip
+        lexical = [pid for pid in lexical if pid != paper.id]
+        vector = self.vectors.vector_of(paper.id) if self.vectors else None
+        if self.vectors is None or vector is None:
+            # No vector yet (still catching up): the paper's own words find its neighbours.
+            return [(pid, 1.0 / (rank + 1)) for rank, pid in enumerate(lexical[:limit])]
+        nearest = self.vectors.nearest(vector, wide, exclude=frozenset({paper.id}))
+        return fuse(lexical, [pid for pid, _ in nearest], SIMILAR_FUSION)[:limit]
 
     async def cards(self, channel: ChannelRef, papers: Sequence[Paper]) -> list[PaperCard]:
         votes = await self.store.vote_counts(channel, [p.id for p in papers])
@@ -248,6 +334,17 @@ async def _search(bot: Paperboy, cmd: Command, args: str) -> Reply:
 async def _show(bot: Paperboy, cmd: Command, args: str) -> Reply:
     paper = await bot.find_paper(args)
     return PaperDetail(await bot.card(cmd.channel, paper))
+
+
+@command("similar", "similar <id or link>", "Papers like this one.")
+async def _similar(bot: Paperboy, cmd: Command, args: str) -> Reply:
+    ref = parse_paper_ref(args.split()[0] if args.split() else "")
+    if ref is None:
+        raise UserError(
+            f"`{shorten(args, 60) or '(nothing)'}` is not a paper id or link. Try "
+            "`/papers similar 2401.01234` or paste an arxiv.org / huggingface.co/papers link."
+        )
+    return await bot.similar(cmd.channel, ref.id, limit=SEARCH_PAGE_SIZE)
 
 
 @command("trending", "trending [today|week]", "The most upvoted new papers.")
@@ -458,14 +555,17 @@ async def channel_schedule(store: Store, channel: ChannelRef) -> ChannelSchedule
 
 @command("status", "status", "Sources, papers stored, and this channel's next digest.")
 async def _status(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    return Notice(
-        "Paperboy status", lines=tuple(await status_lines(bot.store, cmd.channel, bot.clock()))
-    )
+    lines = await status_lines(bot.store, cmd.channel, bot.clock(), bot.search_status())
+    return Notice("Paperboy status", lines=tuple(lines))
 
 
-async def status_lines(store: Store, channel: ChannelRef | None, now: datetime) -> list[str]:
+async def status_lines(
+    store: Store, channel: ChannelRef | None, now: datetime, search: str | None = None
+) -> list[str]:
     """Last fetch per source, last error, papers stored, and (for a channel) its next digest."""
     lines = [f"Papers stored: {await store.count_papers()}"]
+    if search:
+        lines.append(search)
     sources = {row["source"]: row for row in await store.source_status()}
     for name, label in (("hf", "Hugging Face"), ("arxiv", "arXiv")):
         row = sources.get(name)
