@@ -191,7 +191,7 @@ def digest(
 
     async def work(opened: App) -> None:
         now = utc_now()
-        built = await next_daily_digest(opened.store, ref, now)
+        built = await next_daily_digest(opened.store, ref, now, opened.bot.vectors)
         if dry_run or ref.platform != "console":
             typer.echo(render(built.reply))
             if not dry_run:

@@ -478,7 +478,7 @@ async def _top(bot: Paperboy, cmd: Command, args: str) -> Reply:
 @command("digest", "digest", "Preview this channel's next daily picks.")
 async def _digest(bot: Paperboy, cmd: Command, args: str) -> Reply:
     schedule = await channel_schedule(bot.store, cmd.channel)
-    reply = (await next_daily_digest(bot.store, cmd.channel, bot.clock())).reply
+    reply = (await next_daily_digest(bot.store, cmd.channel, bot.clock(), bot.vectors)).reply
     if isinstance(reply, PaperList):
         return PaperList(
             f"Preview: {reply.title}", reply.cards, reply.total, footer=schedule.describe()
