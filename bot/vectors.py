@@ -33,6 +33,8 @@ STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 # Papers embedded per chunk file; a static model does one in well under a second.
 PAGE = 2000
+# More chunk files than this are merged into one (see _compact).
+MAX_CHUNKS = 64
 RELOAD_INTERVAL = 1.0
 
 Scores = npt.NDArray[np.float32]
@@ -128,6 +130,23 @@ class VectorIndex:
             self._seq = max(self._seq, last)
             if self._path is not None:
                 self._write_state()
+                if len(list(self._path.glob("chunk-*.npy"))) > MAX_CHUNKS:
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite the live vectors as one chunk: upvote updates re-embed papers, leaving dead
+        rows and many small files behind."""
+        assert self._path is not None
+        old = sorted(self._path.glob("chunk-*"))
+        live = np.flatnonzero(self._live)
+        ids = [self._ids[row] for row in live]
+        matrix = self._matrix[live]
+        self._write_chunk(f"chunk-{0:012d}-{self._seq:012d}", ids, matrix)
+        for chunk in old:
+            if not chunk.name.startswith(f"chunk-{0:012d}-{self._seq:012d}"):
+                chunk.unlink(missing_ok=True)
+        self._reset_rows()
+        self._append(ids, matrix)
 
     def _append(self, ids: Sequence[str], vectors: Vectors) -> None:
         start = len(self._ids)
@@ -142,7 +161,11 @@ class VectorIndex:
         self._row.update({paper_id: start + n for n, paper_id in enumerate(ids)})
 
     def _reset(self) -> None:
-        self._ids, self._row, self._seq = [], {}, 0
+        self._reset_rows()
+        self._seq = 0
+
+    def _reset_rows(self) -> None:
+        self._ids, self._row = [], {}
         self._blocks = []
         self._live = np.zeros(0, dtype=bool)
 
@@ -229,24 +252,30 @@ class VectorIndex:
 
     def _load(self) -> None:
         assert self._path is not None
+        for _ in range(3):
+            try:
+                self._load_chunks(self._path)
+                return
+            except FileNotFoundError:
+                continue  # another process merged the chunks just now: read the new set
+            except (OSError, ValueError) as error:
+                log.warning("vectors at %s unreadable (%s); computing them afresh", self._path,
+                            error)  # fmt: skip
+                break
+        _start_afresh(self._path)
+        self._reset()
+        self._write_state()
+
+    def _load_chunks(self, path: Path) -> None:
         self._loaded_state = self._state_stamp()
         self._checked_at = time.monotonic()
-        seq = int(_read_state(self._path).get("last_seq", 0))
+        seq = int(_read_state(path).get("last_seq", 0))
         self._reset()
-        for chunk in sorted(self._path.glob("chunk-*.npy")):
-            last = int(chunk.stem.rsplit("-", 1)[1])
-            if last > seq:
+        for chunk in sorted(path.glob("chunk-*.npy")):
+            if int(chunk.stem.rsplit("-", 1)[1]) > seq:
                 continue  # written by a catch-up that did not finish; it will be redone
-            try:
-                ids = json.loads(chunk.with_suffix(".ids").read_text("utf-8"))
-                vectors = np.load(chunk)
-            except (OSError, ValueError) as error:
-                log.warning("vector chunk %s unreadable (%s); rebuilding vectors", chunk, error)
-                _start_afresh(self._path)
-                self._reset()
-                self._write_state()
-                return
-            self._append(ids, vectors.astype(np.float32))
+            ids = json.loads(chunk.with_suffix(".ids").read_text("utf-8"))
+            self._append(ids, np.load(chunk).astype(np.float32))
         self._seq = seq
 
     def _write_chunk(self, stem: str, ids: Sequence[str], vectors: Vectors) -> None:
