@@ -447,6 +447,14 @@ class PapersCog(
     async def show(self, interaction: discord.Interaction[Any], paper: str) -> None:
         await self.client.answer(interaction, _words("show", paper))
 
+    @app_commands.command(description="Papers like this one")
+    @app_commands.describe(
+        paper="An arXiv id like 2401.01234, a paper link, or words from the title"
+    )
+    @app_commands.autocomplete(paper=paper_choices)
+    async def similar(self, interaction: discord.Interaction[Any], paper: str) -> None:
+        await self.client.answer(interaction, _words("similar", paper))
+
     @app_commands.command(description="Upvote a paper for your team (again to undo)")
     @app_commands.describe(
         paper="An arXiv id like 2401.01234, a paper link, or words from the title"

@@ -35,7 +35,7 @@ from bot.commands import Paperboy
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper, squash_spaces
-from bot.query import parse_query
+from bot.query import ParsedQuery, Word, parse_query
 from bot.retrieval import Fusion, HybridSearch, key_terms
 from bot.search import SearchIndex
 from bot.storage import Store
@@ -47,6 +47,7 @@ DEFAULT_CORPUS = HERE.parents[1] / "shared/corpus"
 QUERIES = HERE / "queries.jsonl"
 CHANNEL = ChannelRef("bench", "team", "general")
 START = datetime(2007, 4, 2, tzinfo=UTC)
+TEAMS_PER_FIELD = 3
 PICK_FIELDS = ("astro-ph", "hep-ph", "hep-th", "quant-ph", "math", "cond-mat")
 
 
@@ -142,18 +143,19 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
+    # Probes come from the file with all categories; every method searches all stored papers.
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
     rng = random.Random(3)
-    probes = rng.sample(dated, 40)
-    by_id = {p.id: p for p in dated}
-    texts = [f"{p.title} {p.abstract}" for p in dated]
+    probes = rng.sample(dated, 200)
+    by_id = {p.id: p for p in papers}
+    texts = [f"{p.title} {p.abstract}" for p in papers]
     tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True, max_df=0.5).fit_transform(
         texts
     )
-    row = {p.id: n for n, p in enumerate(dated)}
+    row = {p.id: n for n, p in enumerate(papers)}
 
     def precision(probe: Paper, found: Sequence[str]) -> float:
-        top = [pid for pid in found if pid != probe.id and pid in by_id][:5]
+        top = [pid for pid in found if pid != probe.id][:5]
         return sum(archive(by_id[pid]) == archive(probe) for pid in top) / 5
 
     methods: dict[str, Callable[[Paper], Awaitable[list[str]]]] = {}
@@ -167,23 +169,23 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
         return [i for i, _ in vectors.nearest(vector, 6, exclude=frozenset({probe.id}))]
 
     async def key_terms_bm25(probe: Paper) -> list[str]:
-        query = " OR ".join(key_terms(probe))
-        page = bot.index.search(parse_query(query), limit=6, snippets=False)
+        query = ParsedQuery(groups=(tuple(Word(term) for term in key_terms(probe)),))
+        page = bot.index.search(query, limit=6, snippets=False)
         return [h.paper_id for h in page.hits]
 
     async def tfidf_cosine(probe: Paper) -> list[str]:
         scores = (tfidf @ tfidf[row[probe.id]].T).toarray().ravel()
-        return [dated[n].id for n in np.argsort(-scores)[:6]]
+        return [papers[n].id for n in np.argsort(-scores)[:6]]
 
     async def exemplar_svm(probe: Paper) -> list[str]:
-        labels = np.zeros(len(dated))
+        labels = np.zeros(len(papers))
         labels[row[probe.id]] = 1
         model = LinearSVC(C=0.1, class_weight="balanced", max_iter=10_000, tol=1e-5)
         scores = model.fit(tfidf, labels).decision_function(tfidf)
-        return [dated[n].id for n in np.argsort(-scores)[:6]]
+        return [papers[n].id for n in np.argsort(-scores)[:6]]
 
     methods = {
-        "command path (vectors + key-term BM25)": command_path,
+        "command path (vectors + key-term BM25, z-scores)": command_path,
         "vectors alone": vector_only,
         "key-term BM25 alone (no-vector fallback)": key_terms_bm25,
         "TF-IDF cosine": tfidf_cosine,
@@ -200,24 +202,30 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
 def picks_quality(papers: list[Paper], vectors: VectorIndex) -> None:
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
-    print("\nTeam picks: precision@5 among 500 candidates, 8 upvotes in one field")
-    rows: dict[str, list[float]] = {"base rate": [], "TF-IDF SVM": [], "TF-IDF + vector SVMs": []}
+    print(
+        f"\nTeam picks: precision@5 among 500 candidates, 8 upvotes in one field "
+        f"(primary category's archive; mean of {TEAMS_PER_FIELD} teams per field)"
+    )
+    methods = {"TF-IDF SVM": None, "TF-IDF + vector SVMs": vectors}
+    rows: dict[str, list[float]] = {"base rate": [], **{name: [] for name in methods}}
     for field_name in PICK_FIELDS:
-        rng = random.Random(field_name)
-        in_field = [p for p in dated if archive(p) == field_name]
-        liked = rng.sample(in_field, 8)
-        rest = [p for p in dated if p not in liked]
-        candidates = rng.sample(rest, 500)
-        rows["base rate"].append(sum(archive(p) == field_name for p in candidates) / 500)
-        for name, vecs in (("TF-IDF SVM", None), ("TF-IDF + vector SVMs", vectors)):
-            taste = fit_taste(liked, candidates, vecs)
-            assert taste is not None
-            top = sorted(candidates, key=lambda p: -taste.scores[p.id])[:5]
-            rows[name].append(sum(archive(p) == field_name for p in top) / 5)
-    print("  " + " ".join(f"{f:>9}" for f in ("method", *PICK_FIELDS, "mean")))
+        cells: dict[str, list[float]] = {name: [] for name in rows}
+        for team in range(TEAMS_PER_FIELD):
+            rng = random.Random(f"{field_name}{team}")
+            liked = rng.sample([p for p in dated if archive(p) == field_name], 8)
+            candidates = rng.sample([p for p in dated if p not in liked], 500)
+            cells["base rate"].append(sum(archive(p) == field_name for p in candidates) / 500)
+            for name, vecs in methods.items():
+                taste = fit_taste(liked, candidates, vecs)
+                assert taste is not None
+                top = sorted(candidates, key=lambda p: -taste.scores[p.id])[:5]
+                cells[name].append(sum(archive(p) == field_name for p in top) / 5)
+        for name, values in cells.items():
+            rows[name].append(statistics.mean(values))
+    print("  " + " ".join(f"{f:>9}" for f in ("method".ljust(22), *PICK_FIELDS, "mean")))
     for name, values in rows.items():
-        cells = " ".join(f"{v:>9.2f}" for v in values)
-        print(f"  {name:<22} {cells} {statistics.mean(values):>9.2f}")
+        line = " ".join(f"{v:>9.2f}" for v in values)
+        print(f"  {name:<22} {line} {statistics.mean(values):>9.2f}")
     for liked_count, pool in ((100, 500), (500, 2000)):
         rng = random.Random(liked_count)
         liked = rng.sample(dated, liked_count)

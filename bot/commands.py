@@ -31,7 +31,7 @@ from bot.replies import (
     VoteRecorded,
     shorten,
 )
-from bot.retrieval import Fusion, HybridSearch, exact_title_first, fuse, key_terms
+from bot.retrieval import HybridSearch, blend_scores, exact_title_first, key_terms
 from bot.scheduling import ChannelSchedule, ScheduleError, parse_schedule, schedule_from_row
 from bot.search import SearchIndex, SearchPage
 from bot.storage import Store, utc_now
@@ -45,8 +45,8 @@ MAX_PICKS = 10
 MAX_COMMAND_LENGTH = 1000
 SHARE_FLAG = "--share"
 SIMILAR_CANDIDATES = 100
-# Measured on the arXiv corpus (bench/relevance.py): the vectors lead, the words break ties.
-SIMILAR_FUSION = Fusion(lexical_weight=1.0, vector_weight=1.0)
+# Vector cosine and key-term BM25, as z-scores: together better than either (bench/relevance.py).
+SIMILAR_WEIGHTS = (0.5, 0.5)
 
 Handler = Callable[["Paperboy", Command, str], Awaitable[Reply]]
 
@@ -282,15 +282,16 @@ class Paperboy:
     def _neighbours(self, paper: Paper, limit: int) -> list[tuple[str, float]]:
         wide = max(SIMILAR_CANDIDATES, limit)
         terms = ParsedQuery(groups=(tuple(Word(t) for t in key_terms(paper)),))
-        lexical = [hit.paper_id for hit in self.index.search(terms, limit=wide + 1,
-                                                             snippets=False).hits]  # fmt: skip
-        lexical = [pid for pid in lexical if pid != paper.id]
+        page = self.index.search(terms, limit=wide + 1, snippets=False)
+        lexical = {hit.paper_id: hit.score for hit in page.hits if hit.paper_id != paper.id}
         vector = self.vectors.vector_of(paper.id) if self.vectors else None
         if self.vectors is None or vector is None:
             # No vector yet (still catching up): the paper's own words find its neighbours.
-            return [(pid, 1.0 / (rank + 1)) for rank, pid in enumerate(lexical[:limit])]
+            return sorted(lexical.items(), key=lambda item: -item[1])[:limit]
         nearest = self.vectors.nearest(vector, wide, exclude=frozenset({paper.id}))
-        return fuse(lexical, [pid for pid, _ in nearest], SIMILAR_FUSION)[:limit]
+        ids = list(dict.fromkeys([*lexical, *(pid for pid, _ in nearest)]))
+        cosine = self.vectors.scores_for(vector, ids)
+        return blend_scores(ids, [cosine, lexical], SIMILAR_WEIGHTS)[:limit]
 
     async def cards(self, channel: ChannelRef, papers: Sequence[Paper]) -> list[PaperCard]:
         votes = await self.store.vote_counts(channel, [p.id for p in papers])

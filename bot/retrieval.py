@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from bot.models import Paper
 from bot.query import Author, Category, Clause, ParsedQuery, Phrase, Word
 from bot.search import SearchHit, SearchIndex, SearchPage
@@ -84,6 +86,22 @@ def fuse(lexical: Sequence[str], vector: Sequence[str], fusion: Fusion) -> list[
     return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
 
 
+def blend_scores(
+    ids: Sequence[str], scores: Sequence[Mapping[str, float]], weights: Sequence[float]
+) -> list[tuple[str, float]]:
+    """Weighted sum of z-scored signals over ``ids`` (a missing score counts as the lowest)."""
+    total = np.zeros(len(ids))
+    for signal, weight in zip(scores, weights, strict=True):
+        if not signal:
+            continue
+        floor = min(signal.values())
+        values = np.array([signal.get(pid, floor) for pid in ids], dtype=np.float64)
+        spread = float(values.std()) or 1.0
+        total += weight * (values - values.mean()) / spread
+    order = np.argsort(-total, kind="stable")
+    return [(ids[n], float(total[n])) for n in order]
+
+
 def free_text(query: ParsedQuery) -> str:
     """The words a person typed, for the embedding model (filters and exclusions left out)."""
     words: list[str] = []
@@ -151,7 +169,7 @@ _STOPWORDS = frozenset((
     "also", "than", "then", "there", "such", "show", "shows", "based", "new", "paper", "propose",
     "proposed", "approach", "method", "methods", "results",
 ))  # fmt: skip
-KEY_TERMS = 24
+KEY_TERMS = 32
 
 
 def key_terms(paper: Paper) -> list[str]:
