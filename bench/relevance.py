@@ -122,6 +122,22 @@ async def search_quality(bot: Paperboy, index: SearchIndex, vectors: VectorIndex
             vec.append(rank_of([i for i, _ in vectors.nearest_to_text(q["query"], 10)], q["want"]))
         print(ranks_report("BM25 (as the index parses it now)", bm25))
         print(ranks_report("vectors", vec))
+        # Any-word BM25 stands in for the forgiving search being built beside this one.
+        anyword = [_any_word(q["query"]) for q in chosen]
+        loose = [
+            rank_of([h.paper_id for h in index.search(a, limit=10, snippets=False).hits], q["want"])
+            for q, a in zip(chosen, anyword, strict=True)
+        ]
+        print(ranks_report("BM25, any word", loose))
+        for name, fusion in {"any-word BM25 + vectors 1:1": Fusion(1.0, 1.0),
+                             "any-word BM25 + vectors 1:2": Fusion(1.0, 2.0),
+                             "any-word BM25 + vectors 1:3": Fusion(1.0, 3.0)}.items():  # fmt: skip
+            hybrid = HybridSearch(index, bot.store, vectors, fusion)
+            ranks = []
+            for q, a in zip(chosen, anyword, strict=True):
+                page = await hybrid.search(a, limit=10)
+                ranks.append(rank_of([h.paper_id for h in page.hits], q["want"]))
+            print(ranks_report(name, ranks))
         for name, fusion in fusions.items():
             hybrid = HybridSearch(index, bot.store, vectors, fusion)
             ranks = []
@@ -134,6 +150,11 @@ async def search_quality(bot: Paperboy, index: SearchIndex, vectors: VectorIndex
             result = await bot.search(CHANNEL, q["query"], limit=10)
             ranks.append(rank_of([c.paper.id for c in result.cards], q["want"]))
         print(ranks_report("command path (Paperboy.search)", ranks))
+
+
+def _any_word(text: str) -> ParsedQuery:
+    words = [Word(w) for group in parse_query(text).groups for w in group if isinstance(w, Word)]
+    return ParsedQuery(groups=(tuple(words),))
 
 
 # -- more like this -------------------------------------------------------------------------

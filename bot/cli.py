@@ -28,8 +28,8 @@ from bot.replies import PaperList
 from bot.storage import StorageError, utc_now
 
 T = TypeVar("T")
-# One-shot commands give vectors this long to catch up before answering (a bot never waits).
-VECTOR_WAIT = 30.0
+# Searches from the command line give vectors this long to catch up (ingests compute them all).
+VECTOR_WAIT = 5.0
 
 app = typer.Typer(
     help="Paperboy: research papers where your team already talks.", no_args_is_help=False
@@ -70,13 +70,21 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _run(work: Callable[[App], Awaitable[T]]) -> T:
-    """Open the app, run ``work`` with it, and turn known failures into one clear line."""
+def _run(work: Callable[[App], Awaitable[T]], *, embed: bool = False) -> T:
+    """Open the app, run ``work`` with it, and turn known failures into one clear line.
+
+    ``embed``: also compute the vectors of what ``work`` stored before exiting (ingests), so
+    the next search finds the new papers by meaning too.
+    """
     settings = _settings()
 
     async def go() -> T:
         async with open_app(settings) as opened:
-            return await work(opened)
+            result = await work(opened)
+            if embed:
+                opened.bot.start_vector_catch_up()
+                await opened.bot.wait_for_vectors(None)
+            return result
 
     try:
         return asyncio.run(go())
@@ -234,7 +242,7 @@ def ingest_hf_command(
             return await _with_progress(ingest_file(opened.store, opened.index, "hf", file))
         return await ingest_hf(opened.store, opened.index, opened.hf, wanted)
 
-    _report(_run(work))
+    _report(_run(work, embed=True))
 
 
 @ingest_app.command("arxiv")
@@ -254,13 +262,13 @@ def ingest_arxiv_command(
             return await _with_progress(ingest_file(opened.store, opened.index, "arxiv", file))
         return await ingest_arxiv(opened.store, opened.index, opened.arxiv, query, max_results)
 
-    _report(_run(work))
+    _report(_run(work, embed=True))
 
 
 @ingest_app.command("sample")
 def ingest_sample_command() -> None:
     """Load the bundled sample papers (works offline)."""
-    _report(_run(lambda opened: ingest_sample(opened.store, opened.index)))
+    _report(_run(lambda opened: ingest_sample(opened.store, opened.index), embed=True))
 
 
 async def _with_progress(work: Coroutine[Any, Any, IngestReport]) -> IngestReport:

@@ -199,7 +199,7 @@ class Paperboy:
             log.info("computed vectors for %d papers", done)
         return done
 
-    async def wait_for_vectors(self, seconds: float) -> None:
+    async def wait_for_vectors(self, seconds: float | None) -> None:
         """Give a running catch-up up to ``seconds`` (one-shot commands; the bot never waits)."""
         if self._vector_task is not None:
             with contextlib.suppress(TimeoutError):

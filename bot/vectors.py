@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
-# Papers embedded per chunk file; a static model does one in well under a second.
-PAGE = 2000
+# Papers embedded per chunk file: about a second of work for a static model on two cores.
+PAGE = 1000
 # More chunk files than this are merged into one (see _compact).
 MAX_CHUNKS = 64
 RELOAD_INTERVAL = 1.0
