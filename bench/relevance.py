@@ -153,7 +153,7 @@ async def search_quality(bot: Paperboy, index: SearchIndex, vectors: VectorIndex
 
 
 def _any_word(text: str) -> ParsedQuery:
-    words = [Word(w) for group in parse_query(text).groups for w in group if isinstance(w, Word)]
+    words = [c for group in parse_query(text).groups for c in group if isinstance(c, Word)]
     return ParsedQuery(groups=(tuple(words),))
 
 

@@ -67,6 +67,7 @@ class DigestPlanner:
     _topics_by_channel: dict[ChannelRef, list[Subscription]] = field(default_factory=dict)
     _posted: dict[ChannelRef, set[str]] = field(default_factory=dict)
     _votes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    _liked: dict[tuple[str, str], list[Paper]] = field(default_factory=dict)
 
     async def prepare(self, since: datetime, subscriptions: Sequence[Subscription]) -> None:
         pool = await self.store.papers_published_since(since)
@@ -93,7 +94,11 @@ class DigestPlanner:
         posted = self._posted.get(channel, set())
         candidates = self._candidates(reasons if topics else None, since, posted)
         votes = self._votes.get((channel.platform, channel.workspace), {})
-        taste = await team_taste(self.store, channel, candidates[:TASTE_POOL], self.vectors)
+        team = (channel.platform, channel.workspace)
+        if team not in self._liked:
+            self._liked[team] = await team_liked(self.store, channel)
+        pool = candidates[:TASTE_POOL]
+        taste = await team_taste(self.store, channel, pool, self.vectors, self._liked[team])
         if taste is None:
             picks = self._top(candidates, votes, top_n)
         else:
@@ -128,17 +133,30 @@ class DigestPlanner:
         return rank_trending(voted + unvoted[:top_n], votes, self.now)[:top_n]
 
 
-async def team_taste(
-    store: Store, channel: ChannelRef, candidates: Sequence[Paper], vectors: VectorIndex | None
-) -> Taste | None:
-    """The team's model over ``candidates``, or ``None`` until it upvoted ``MIN_LIKED`` papers."""
+async def team_liked(store: Store, channel: ChannelRef) -> list[Paper]:
+    """The papers the channel's team upvoted (most voted first) and shared; none below 3 votes."""
     voted = await store.top_voted(channel, _EPOCH, limit=MAX_LIKED)
-    if len(voted) < MIN_LIKED or not candidates:
-        return None
+    if len(voted) < MIN_LIKED:
+        return []
     shared = [share.paper_id for share in await store.shares_since(channel, _EPOCH)]
     liked = await store.get_papers(list(dict.fromkeys([pid for pid, _ in voted] + shared)))
+    return list(liked.values())
+
+
+async def team_taste(
+    store: Store,
+    channel: ChannelRef,
+    candidates: Sequence[Paper],
+    vectors: VectorIndex | None,
+    liked: list[Paper] | None = None,
+) -> Taste | None:
+    """The team's model over ``candidates``, or ``None`` until it upvoted ``MIN_LIKED`` papers."""
+    if liked is None:
+        liked = await team_liked(store, channel)
+    if not liked or not candidates:
+        return None
     # Fitting takes a fraction of a second: off the event loop, so commands keep flowing.
-    return await asyncio.to_thread(fit_taste, list(liked.values()), candidates, vectors)
+    return await asyncio.to_thread(fit_taste, liked, candidates, vectors)
 
 
 def blend(

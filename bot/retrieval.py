@@ -25,10 +25,12 @@ from bot.vectors import VectorIndex
 
 # How many papers each ranker proposes before fusion.
 CANDIDATES = 100
-# Reciprocal rank fusion: score = Σ weight / (RRF_K + rank). 60 is the usual constant.
+# Reciprocal rank fusion: score = Σ weight / (RRF_K + rank). 60 is the usual constant. Vectors
+# count double: with any-word BM25, plain questions found their paper in the top 3 0.72 of the
+# time at 1:2 against 0.65 at 1:1, and keyword queries stayed at 1.00 (bench/relevance.py).
 RRF_K = 60
 LEXICAL_WEIGHT = 1.0
-VECTOR_WEIGHT = 1.0
+VECTOR_WEIGHT = 2.0
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -156,8 +158,11 @@ def exact_title_first(
 ) -> list[SearchHit]:
     """A query that is a paper's whole title puts that paper first, whatever fusion said."""
     wanted = _folded(text)
-    exact = [hit for hit in hits if hit.paper_id in papers and
-             _folded(papers[hit.paper_id].title) == wanted]  # fmt: skip
+    exact = [
+        hit
+        for hit in hits
+        if hit.paper_id in papers and _folded(papers[hit.paper_id].title) == wanted
+    ]
     return exact + [hit for hit in hits if hit not in exact]
 
 
