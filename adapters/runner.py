@@ -107,7 +107,9 @@ async def _start_discord(app: App, stack: AsyncExitStack) -> tuple[Poster, async
 
 @contextlib.asynccontextmanager
 async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator[BackgroundJobs]:
-    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters), clock=utc_now)
+    jobs = BackgroundJobs(
+        app, DigestDelivery(app.store, posters, vectors=app.bot.vectors), clock=utc_now
+    )
     # APScheduler logs every run of the every-minute delivery job at INFO; our jobs log outcomes.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
     scheduler = AsyncIOScheduler(timezone=UTC)

@@ -53,6 +53,8 @@ class Settings:
     discord_token: Secret | None = None
     discord_guild_id: int | None = None
     discord_api_url: str | None = None
+    # "wordllama" (shipped in the wheel, works offline), a model2vec folder or hub name, or "off".
+    embeddings: str = "wordllama"
 
     @property
     def database(self) -> Path | str:
@@ -65,6 +67,12 @@ class Settings:
         if self.index_path is not None:
             return self.index_path
         return self.db_path.with_name(self.db_path.name + ".index")
+
+    @property
+    def vectors_path(self) -> Path:
+        """Paper vectors live beside the search index (derived data, rebuilt from the store)."""
+        index = self.search_index_path
+        return index.with_name(index.name + ".vectors")
 
     @classmethod
     def from_environ(
@@ -93,6 +101,7 @@ class Settings:
             discord_token=_secret(values, "DISCORD_TOKEN"),
             discord_guild_id=_optional_int(values, "DISCORD_GUILD_ID"),
             discord_api_url=values.get("DISCORD_API_URL") or None,
+            embeddings=values.get("PAPERBOY_EMBEDDINGS") or "wordllama",
         )
 
 

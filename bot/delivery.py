@@ -21,6 +21,7 @@ from bot.ports import DeliveryError, Poster
 from bot.records import ChannelSettings, DigestClaim
 from bot.scheduling import DuePeriod, due_periods
 from bot.storage import Store
+from bot.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class DigestDelivery:
     concurrency: int = 8
     grace: timedelta = GRACE
     post_timeout: float = POST_TIMEOUT
+    vectors: VectorIndex | None = None  # lets team picks use paper vectors, when there are any
 
     async def run_due(self, now: datetime) -> DeliveryReport:
         report = DeliveryReport()
@@ -129,7 +131,7 @@ class DigestDelivery:
             )
 
     async def _planner(self, now: datetime, daily: list[_Job]) -> DigestPlanner:
-        planner = DigestPlanner(self.store, now)
+        planner = DigestPlanner(self.store, now, self.vectors)
         if daily:
             wanted = {job.ref for job in daily}
             subscriptions = [s for s in await self.store.all_subscriptions() if s.channel in wanted]
@@ -146,7 +148,7 @@ class DigestDelivery:
             if kind == DAILY:
                 digest = await planner.daily(job.ref, job.since, job.top_n, quiet)
             else:
-                digest = await weekly_digest(self.store, job.ref, now)
+                digest = await weekly_digest(self.store, job.ref, now, vectors=self.vectors)
             # An empty weekly digest stays silent; an empty day gets one line unless turned off.
             if digest.is_empty and (kind != DAILY or not job.quiet_notice):
                 await self.store.finish_digest(claim, "done", now, "quiet")
