@@ -19,6 +19,8 @@ from adapters.discord_app.embeds import DiscordMessage, VoteSpec, relabel, rende
 from bot.replies import VoteRecorded
 
 VOTE_ID = re.compile(r"paperboy:vote:(?P<paper_id>\S{1,80})")
+SIMILAR_ID = re.compile(r"paperboy:similar:(?P<paper_id>\S{1,80})")
+MAX_ROWS = 5  # Discord's limit of action rows per message
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_ID):
@@ -47,6 +49,44 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await vote_clicked(paperboy_client(interaction), interaction, self.paper_id)
+
+
+class SimilarButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SIMILAR_ID
+):
+    """ "More like this": answers the clicker privately with papers like this one."""
+
+    def __init__(self, paper_id: str, label: str | None = None, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                label=label or "More like this",
+                custom_id=f"paperboy:similar:{paper_id}",
+                row=row,
+            )
+        )
+        self.paper_id = paper_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> SimilarButton:
+        return cls(match["paper_id"], label=getattr(item, "label", None))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        from adapters.discord_app.answers import answer  # answers imports this module
+
+        await answer(paperboy_client(interaction), interaction, f"similar {self.paper_id}")
+
+
+def similar_label(vote_label: str) -> str:
+    """``#2 More like this`` beside a list's ``#2 ▲ 3``; plain on a single paper."""
+    number = vote_label.split()[0] if vote_label.startswith("#") else ""
+    return f"{number} More like this".strip()
 
 
 async def vote_clicked(
@@ -87,23 +127,32 @@ def revoted_view(message: discord.Message | None, paper_id: str, votes: int) -> 
             if not isinstance(child, discord.Button):
                 continue
             match = VOTE_ID.fullmatch(child.custom_id or "")
+            similar = SIMILAR_ID.fullmatch(child.custom_id or "")
             if match:
                 label = (
                     relabel(child.label, votes) if match["paper_id"] == paper_id else child.label
                 )
                 view.add_item(VoteButton(match["paper_id"], label, row=row))
+            elif similar:
+                view.add_item(SimilarButton(similar["paper_id"], child.label, row=row))
             elif child.url:
                 view.add_item(discord.ui.Button(label=child.label, url=child.url, row=row))
     return view
 
 
 def vote_view(votes: Sequence[VoteSpec]) -> discord.ui.View | None:
-    """The upvote buttons for a message, or None when it has none."""
+    """The upvote buttons for a message, each paper's "More like this" in the rows below them,
+    or None when it has none."""
     if not votes:
         return None
     view = discord.ui.View(timeout=None)  # never times out: the buttons are dynamic items
     for vote in votes:
         view.add_item(VoteButton(vote.paper_id, vote.label, row=vote.row))
+    below = max(vote.row for vote in votes) + 1
+    for vote in votes:
+        row = below + vote.row
+        if row < MAX_ROWS:
+            view.add_item(SimilarButton(vote.paper_id, similar_label(vote.label), row=row))
     return view
 
 
@@ -120,4 +169,4 @@ def send_kwargs(message: DiscordMessage) -> dict[str, Any]:
 
 async def setup(bot: PaperboyDiscord) -> None:
     """Answer upvote clicks, on old messages too (the buttons outlive the process)."""
-    bot.add_dynamic_items(VoteButton)
+    bot.add_dynamic_items(VoteButton, SimilarButton)

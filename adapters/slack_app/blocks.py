@@ -43,6 +43,7 @@ EXCERPT_CHARS = 300
 ABSTRACT_CHARS = 2400
 
 VOTE_ACTION_ID = "paperboy_vote"
+SIMILAR_ACTION_ID = "paperboy_similar"
 _BLOCK_ID_PREFIX = "paper"
 _KIND_MARKS = {"info": "", "success": ":white_check_mark: ", "error": ":warning: "}
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -95,7 +96,8 @@ def render(reply: Reply) -> SlackMessage:
 
 def unfurl(card: PaperCard) -> dict[str, Any]:
     """The value for one URL in chat.unfurl's ``unfurls``: a compact card with its button."""
-    return {"blocks": _card_blocks(card, index=0, full=False, show_sharers=False)}
+    blocks = _card_blocks(card, index=0, full=False, show_sharers=False, more_button=False)
+    return {"blocks": blocks}
 
 
 def vote_button(paper_id: str, team_votes: int) -> Block:
@@ -104,6 +106,15 @@ def vote_button(paper_id: str, team_votes: int) -> Block:
         "type": "button",
         "action_id": VOTE_ACTION_ID,
         "text": {"type": "plain_text", "text": _fit(label, MAX_BUTTON_TEXT), "emoji": True},
+        "value": paper_id[:MAX_BUTTON_VALUE],
+    }
+
+
+def similar_button(paper_id: str) -> Block:
+    return {
+        "type": "button",
+        "action_id": SIMILAR_ACTION_ID,
+        "text": {"type": "plain_text", "text": "More like this", "emoji": True},
         "value": paper_id[:MAX_BUTTON_VALUE],
     }
 
@@ -201,7 +212,9 @@ def _list(reply: PaperList) -> SlackMessage:
 # -- one paper --------------------------------------------------------------------------------
 
 
-def _card_blocks(card: PaperCard, index: int, *, full: bool, show_sharers: bool) -> list[Block]:
+def _card_blocks(
+    card: PaperCard, index: int, *, full: bool, show_sharers: bool, more_button: bool = True
+) -> list[Block]:
     paper = card.paper
     title = f"*<{_url(paper.abs_url)}|{escape(shorten(paper.title, 250))}>*"
     meta = [escape(format_authors(paper.authors)), f"{paper.published:%Y-%m-%d}"]
@@ -238,6 +251,8 @@ def _card_blocks(card: PaperCard, index: int, *, full: bool, show_sharers: bool)
                 ],
             }
         )
+    if more_button:  # the section holds one accessory (Upvote); more buttons go below it
+        blocks.append({"type": "actions", "elements": [similar_button(paper.id)]})
     return blocks
 
 

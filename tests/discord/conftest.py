@@ -178,6 +178,11 @@ def descriptions(data: dict[str, Any]) -> str:
 
 
 def buttons(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The upvote buttons of a message, in order."""
+    return [b for b in all_buttons(data) if b.get("custom_id", "").startswith("paperboy:vote:")]
+
+
+def all_buttons(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [button for row in data.get("components", []) for button in row["components"]]
 
 

@@ -15,6 +15,7 @@ from tests.discord.conftest import (
     GRACE,
     Gateway,
     SlowLookup,
+    all_buttons,
     buttons,
     callback,
     descriptions,
@@ -70,7 +71,8 @@ async def test_votes_are_per_person(gateway: Gateway) -> None:
 async def test_only_the_clicked_papers_button_changes_in_a_list(gateway: Gateway) -> None:
     asked = gateway.command("papers", "trending", {"span": "week"})
     listed = callback(await gateway.api.answers(asked))["data"]
-    assert [len(row["components"]) for row in listed["components"]] == [5, 3]
+    # Two rows of upvotes, then two rows of "More like this" in the same order.
+    assert [len(row["components"]) for row in listed["components"]] == [5, 3, 5, 3]
     second = buttons(listed)[1]
 
     click = gateway.click(second["custom_id"], on=listed, ephemeral=True)
@@ -79,8 +81,10 @@ async def test_only_the_clicked_papers_button_changes_in_a_list(gateway: Gateway
     before = [b["label"] for b in buttons(listed)]
     after = [b["label"] for b in buttons(update)]
     assert after == [*before[:1], "#2 ▲ 1", *before[2:]]
-    assert [len(row["components"]) for row in update["components"]] == [5, 3]
-    assert [b["custom_id"] for b in buttons(update)] == [b["custom_id"] for b in buttons(listed)]
+    assert [len(row["components"]) for row in update["components"]] == [5, 3, 5, 3]
+    assert [b["custom_id"] for b in all_buttons(update)] == [
+        b["custom_id"] for b in all_buttons(listed)
+    ]
 
 
 async def test_buttons_keep_working_after_a_restart(
@@ -130,6 +134,32 @@ async def test_a_slow_vote_defers_then_edits_the_message(
 
 def _with_button(sent: dict[str, Any], custom_id: str) -> dict[str, Any]:
     """The same message with its one button pointing somewhere else (an old or odd message)."""
-    (row,) = sent["components"]
+    (row, *_) = sent["components"]
     (button,) = row["components"]
     return {**sent, "components": [{**row, "components": [{**button, "custom_id": custom_id}]}]}
+
+
+async def test_more_like_this_answers_the_clicker_privately(gateway: Gateway) -> None:
+    shown = await _shown(gateway, "0001.00001")
+    [more] = [b for b in all_buttons(shown) if b not in buttons(shown)]
+    assert (more["label"], more["custom_id"]) == ("More like this", "paperboy:similar:0001.00001")
+
+    answer = callback(await gateway.api.answers(gateway.click(more["custom_id"], on=shown)))
+
+    assert answer["type"] == 4  # a new message, not an edit of the one clicked
+    assert answer["data"]["flags"] & EPHEMERAL
+    assert answer["data"]["content"].startswith("**More like “Efficient Streaming Language")
+    cards = [embed["description"] for embed in answer["data"]["embeds"]]
+    assert cards and not any("`0001.00001`" in card for card in cards)  # never the paper itself
+    assert all(card.startswith("`0001.") for card in cards)  # seed papers, by their ids
+
+
+async def test_more_like_this_on_a_list_sits_below_the_upvotes_in_the_same_order(
+    gateway: Gateway,
+) -> None:
+    listed = callback(await gateway.api.answers(gateway.command("papers", "trending", {})))["data"]
+
+    votes = [b["custom_id"].rsplit(":", 1)[1] for b in buttons(listed)]
+    more = [b for b in all_buttons(listed) if b not in buttons(listed)]
+    assert [b["custom_id"] for b in more] == [f"paperboy:similar:{pid}" for pid in votes]
+    assert more[1]["label"] == "#2 More like this"

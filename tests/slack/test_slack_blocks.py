@@ -66,7 +66,7 @@ def test_an_empty_list_says_so() -> None:
 def test_a_card_links_the_title_and_shows_the_facts() -> None:
     card = PaperCard(PAPER, team_votes=3, reason="Matches your topic `attention`",
                      shared_by=("U123ABC", "someone"), comments=("a <b> c",))  # fmt: skip
-    [section, notes] = render(PaperDetail(card)).blocks
+    [section, notes, buttons] = render(PaperDetail(card)).blocks
     text = section["text"]["text"]
     assert text.startswith(f"*<https://arxiv.org/abs/{PAPER.id}|{PAPER.title}>*")
     assert "Guangxuan Xiao, Yuandong Tian, Beidi Chen et al. · 2026-11-26 · cs.CL, cs.AI" in text
@@ -77,6 +77,9 @@ def test_a_card_links_the_title_and_shows_the_facts() -> None:
     elements = [e["text"] for e in notes["elements"]]
     assert elements == ["Matches your topic `attention`", "Shared by <@U123ABC>, someone",
                         "“a &lt;b&gt; c”"]  # fmt: skip
+    [more] = buttons["elements"]
+    assert (more["action_id"], more["value"]) == ("paperboy_similar", PAPER.id)
+    assert more["text"]["text"] == "More like this"
 
 
 def test_matched_words_are_bold() -> None:
@@ -115,12 +118,13 @@ def test_an_unfurl_is_one_compact_card() -> None:
 def test_the_vote_count_is_redrawn_on_the_right_card_only() -> None:
     cards = tuple(PaperCard(p) for p in seed_papers()[:3])
     blocks = list(render(PaperList("R", cards, 3)).blocks)
-    target = blocks[4]
+    at = next(n for n, b in enumerate(blocks) if b.get("block_id", "").endswith(cards[1].paper.id))
+    target = blocks[at]
     updated = with_vote_count(blocks, target["block_id"], cards[1].paper.id, 5)
     assert updated is not None
     changed = [a for a, b in zip(blocks, updated, strict=True) if a != b]
     assert [c["block_id"] for c in changed] == [target["block_id"]]
-    assert updated[4]["accessory"]["text"]["text"] == "▲ Upvote · 5"
+    assert updated[at]["accessory"]["text"]["text"] == "▲ Upvote · 5"
     assert with_vote_count(blocks, "paper:9:nope", "nope", 1) is None
 
 

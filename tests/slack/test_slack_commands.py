@@ -32,7 +32,9 @@ def everything(answer: dict[str, Any]) -> str:
         text = block.get("text")
         if isinstance(text, dict):
             parts.append(text["text"])
-        parts.extend(element.get("text", "") for element in block.get("elements", []))
+        for element in block.get("elements", []):
+            shown = element.get("text", "")  # a button's label is a text object
+            parts.append(shown["text"] if isinstance(shown, dict) else shown)
         accessory = block.get("accessory")
         if accessory:
             parts.append(accessory["text"]["text"])
