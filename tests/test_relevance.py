@@ -112,26 +112,47 @@ def titles(reply: object) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("question", "wanted"),
+    ("question", "wanted", "words_alone_find_it"),
     [
-        ("how well do sentence vectors work across many languages", "MMTEB"),
-        ("keeping a chatbot consistent after its model is upgraded", "MUSCLE"),
-        ("a benchmark for models that read very long documents", "Long-Context Retrieval"),
+        ("how well do sentence vectors work across many languages", "MMTEB", False),
+        ("keeping a chatbot consistent after its model is upgraded", "MUSCLE", False),
+        ("a benchmark for models that read very long documents", "Long-Context Retrieval", True),
     ],
 )
 async def test_a_question_in_plain_words_finds_its_paper(
-    semantic: Paperboy, store: Store, index: SearchIndex, question: str, wanted: str
+    semantic: Paperboy,
+    store: Store,
+    index: SearchIndex,
+    question: str,
+    wanted: str,
+    words_alone_find_it: bool,
 ) -> None:
-    found = titles(await semantic.search(TEAM, question, limit=3))
+    # The first screen of answers (a Slack or Discord list shows ten).
+    found = titles(await semantic.search(TEAM, question, limit=10))
     assert any(wanted in title for title in found), found
-    # Words alone do not get there: the meaning does.
-    lexical = titles(await Paperboy(store, index).search(TEAM, question, limit=3))
-    assert not any(wanted in title for title in lexical)
+    # Forgiving word search finds some on its own; for the others the meaning is what gets there.
+    lexical = titles(await Paperboy(store, index).search(TEAM, question, limit=5))
+    assert any(wanted in title for title in lexical) == words_alone_find_it, lexical
 
 
 async def test_exact_title_still_ranks_its_paper_first(semantic: Paperboy) -> None:
     title = "CLIP with Quality Captions: A Strong Pretraining for Vision Tasks"
     assert titles(await semantic.search(TEAM, title, limit=5))[0] == title
+
+
+async def test_the_no_paper_has_all_words_line_stays_true_with_vectors(
+    semantic: Paperboy,
+) -> None:
+    question = await semantic.search(
+        TEAM, "how well do sentence vectors work across many languages", limit=10
+    )
+    assert question.title == (
+        "No paper has all of: well, sentence, vectors, work, across, many, languages; "
+        "closest matches:"
+    )
+    keywords = await semantic.search(TEAM, "sentence embeddings", limit=10)
+    assert keywords.title.startswith("Results for")
+    assert "Sentence Embeddings" in keywords.cards[0].paper.title  # every word, ranked first
 
 
 async def test_vector_matches_still_obey_phrases_exclusions_and_dates(semantic: Paperboy) -> None:
@@ -329,7 +350,7 @@ def test_cli_similar_prints_json_like_search(tmp_path: Path) -> None:
 
     def paperboy(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bot", *args],
+            [sys.executable, "-m", "adapters", *args],
             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
         )  # fmt: skip
 
