@@ -45,6 +45,7 @@ from bot.vectors import VectorIndex
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parents[1] / "shared/corpus"
 QUERIES = HERE / "queries.jsonl"
+QUERIES_LEXICAL = HERE / "queries_lexical.jsonl"  # the forgiving-search set: a second opinion
 CHANNEL = ChannelRef("bench", "team", "general")
 START = datetime(2007, 4, 2, tzinfo=UTC)
 TEAMS_PER_FIELD = 3
@@ -104,47 +105,31 @@ def rank_of(found: Sequence[str], wanted: str) -> int | None:
     return found.index(wanted) + 1 if wanted in found else None
 
 
-async def search_quality(bot: Paperboy, index: SearchIndex, vectors: VectorIndex) -> None:
-    queries = [json.loads(line) for line in QUERIES.read_text().splitlines() if line.strip()]
-    print(f"\nSearch ({len(queries)} queries from {QUERIES.name})")
+async def search_quality(
+    bot: Paperboy, index: SearchIndex, vectors: VectorIndex, papers: Sequence[Paper]
+) -> None:
     fusions = {
-        "fused (RRF 1:1)": Fusion(1.0, 1.0),
-        "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0),
-        "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0),
+        "fused (RRF 1:1)": Fusion(1.0, 1.0, forgiven_lexical_weight=None),
+        "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0, forgiven_lexical_weight=None),
+        "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0, forgiven_lexical_weight=None),
+        "fused, BM25 2:1 or vectors 2:1 (default)": Fusion(),
     }
-    for kind in ("keyword", "plain"):
-        chosen = [q for q in queries if q["kind"] == kind]
-        print(f" {kind} ({len(chosen)})")
+    for (name, kind), chosen in query_sets(papers).items():
+        print(f" {name}, {kind} ({len(chosen)})")
         bm25, vec = [], []
         for q in chosen:
             page = index.search(parse_query(q["query"]), limit=10, snippets=False)
             bm25.append(rank_of([h.paper_id for h in page.hits], q["want"]))
             vec.append(rank_of([i for i, _ in vectors.nearest_to_text(q["query"], 10)], q["want"]))
-        print(ranks_report("BM25 (as the index parses it now)", bm25))
-        print(ranks_report("vectors", vec))
-        # Any-word BM25 stands in for the forgiving search being built beside this one.
-        anyword = [_any_word(q["query"]) for q in chosen]
-        loose = [
-            rank_of([h.paper_id for h in index.search(a, limit=10, snippets=False).hits], q["want"])
-            for q, a in zip(chosen, anyword, strict=True)
-        ]
-        print(ranks_report("BM25, any word", loose))
-        for name, fusion in {"any-word BM25 + vectors 1:1": Fusion(1.0, 1.0),
-                             "any-word BM25 + vectors 1:2": Fusion(1.0, 2.0),
-                             "any-word BM25 + vectors 1:3": Fusion(1.0, 3.0)}.items():  # fmt: skip
-            hybrid = HybridSearch(index, bot.store, vectors, fusion)
-            ranks = []
-            for q, a in zip(chosen, anyword, strict=True):
-                page = await hybrid.search(a, limit=10)
-                ranks.append(rank_of([h.paper_id for h in page.hits], q["want"]))
-            print(ranks_report(name, ranks))
-        for name, fusion in fusions.items():
+        print(ranks_report("forgiving BM25 alone", bm25))
+        print(ranks_report("vectors alone", vec))
+        for label, fusion in fusions.items():
             hybrid = HybridSearch(index, bot.store, vectors, fusion)
             ranks = []
             for q in chosen:
                 page = await hybrid.search(parse_query(q["query"]), limit=10)
                 ranks.append(rank_of([h.paper_id for h in page.hits], q["want"]))
-            print(ranks_report(name, ranks))
+            print(ranks_report(label, ranks))
         ranks = []
         for q in chosen:
             result = await bot.search(CHANNEL, q["query"], limit=10)
@@ -152,9 +137,21 @@ async def search_quality(bot: Paperboy, index: SearchIndex, vectors: VectorIndex
         print(ranks_report("command path (Paperboy.search)", ranks))
 
 
-def _any_word(text: str) -> ParsedQuery:
-    words = [c for group in parse_query(text).groups for c in group if isinstance(c, Word)]
-    return ParsedQuery(groups=(tuple(words),))
+def query_sets(papers: Sequence[Paper]) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """Both query files by kind; ``queries_lexical.jsonl`` names its paper by title."""
+    by_title = {p.title: p.id for p in papers}
+    sets: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for path in (QUERIES, QUERIES_LEXICAL):
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            query = json.loads(line)
+            query.setdefault("want", by_title.get(query.get("title", "")))
+            if query["want"]:
+                sets.setdefault((path.name, query["kind"]), []).append(query)
+    print(f"\nSearch ({sum(map(len, sets.values()))} queries from {QUERIES.name}, "
+          f"{QUERIES_LEXICAL.name})")  # fmt: skip
+    return sets
 
 
 # -- more like this -------------------------------------------------------------------------
@@ -317,7 +314,7 @@ async def main_async(args: argparse.Namespace) -> None:
         store, index, vectors = await ingest_cost(papers, embedder, Path(tmp))
         try:
             bot = Paperboy(store, index, vectors=vectors)
-            await search_quality(bot, index, vectors)
+            await search_quality(bot, index, vectors, papers)
             await similar_quality(bot, papers, vectors)
             picks_quality(papers, vectors)
         finally:

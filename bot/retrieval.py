@@ -190,7 +190,7 @@ _STOPWORDS = frozenset((
     "also", "than", "then", "there", "such", "show", "shows", "based", "new", "paper", "propose",
     "proposed", "approach", "method", "methods", "results",
 ))  # fmt: skip
-KEY_TERMS = 32
+KEY_TERMS = 64
 
 
 def key_terms(paper: Paper) -> list[str]:

@@ -127,7 +127,7 @@ async def test_a_question_in_plain_words_finds_its_paper(
     wanted: str,
     words_alone_find_it: bool,
 ) -> None:
-    # The first screen of answers (a Slack or Discord list shows ten).
+    # Within the first ten (`paperboy search` prints ten; chat shows five, then "Showing 5 of …").
     found = titles(await semantic.search(TEAM, question, limit=10))
     assert any(wanted in title for title in found), found
     # Forgiving word search finds some on its own; for the others the meaning is what gets there.
