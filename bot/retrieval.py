@@ -19,6 +19,7 @@ import numpy as np
 
 from bot.models import Paper
 from bot.query import Author, Category, Clause, ParsedQuery, Phrase, Word
+from bot.replies import Highlight
 from bot.search import SearchHit, SearchIndex, SearchPage
 from bot.storage import Store
 from bot.vectors import VectorIndex
@@ -64,7 +65,7 @@ class HybridSearch:
             return await asyncio.to_thread(self.index.search, query, limit=limit)
         wide = max(self.fusion.candidates, limit)
         lexical, nearest = await asyncio.gather(
-            asyncio.to_thread(self.index.search, query, limit=wide),
+            asyncio.to_thread(self.index.search, query, limit=wide, snippets=False),
             asyncio.to_thread(vectors.nearest_to_text, text, wide),
         )
         lexical_ids = {hit.paper_id for hit in lexical.hits}
@@ -82,16 +83,23 @@ class HybridSearch:
             fusion = replace(fusion, lexical_weight=fusion.forgiven_lexical_weight)
         fused = fuse([h.paper_id for h in lexical.hits], vector_ranks, fusion)
         found = {hit.paper_id: hit for hit in lexical.hits}
-        hits = [_fused_hit(found.get(pid), pid, score) for pid, score in fused[:limit]]
+        shown = [pid for pid, _ in fused[:limit]]
+        snippets = await asyncio.to_thread(self.index.snippets, query, shown)
+        hits = [
+            _fused_hit(found.get(pid), pid, score, snippets.get(pid))
+            for pid, score in fused[:limit]
+        ]
         # Vectors never add a paper with every word (the lexical pass saw all of those), so
         # whether "no paper has all of: …" holds is the lexical pass's to say.
         return replace(lexical, hits=hits, total=max(lexical.total, len(fused)))
 
 
-def _fused_hit(lexical: SearchHit | None, paper_id: str, score: float) -> SearchHit:
+def _fused_hit(
+    lexical: SearchHit | None, paper_id: str, score: float, snippet: Highlight | None
+) -> SearchHit:
     if lexical is None:
-        return SearchHit(paper_id, score, all_terms=False)
-    return replace(lexical, score=score)
+        return SearchHit(paper_id, score, snippet, all_terms=False)
+    return replace(lexical, score=score, snippet=snippet)
 
 
 def fuse(lexical: Sequence[str], vector: Sequence[str], fusion: Fusion) -> list[tuple[str, float]]:

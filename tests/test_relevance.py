@@ -155,6 +155,13 @@ async def test_the_no_paper_has_all_words_line_stays_true_with_vectors(
     assert "Sentence Embeddings" in keywords.cards[0].paper.title  # every word, ranked first
 
 
+async def test_fused_results_show_the_matched_words(semantic: Paperboy) -> None:
+    result = await semantic.search(TEAM, "sentence embeddings", limit=5)
+    first = result.cards[0].excerpt
+    bold = {first.text[start:end].lower() for start, end in first.spans}
+    assert bold & {"sentence", "embeddings"}, first
+
+
 async def test_vector_matches_still_obey_phrases_exclusions_and_dates(semantic: Paperboy) -> None:
     result = await semantic.search(TEAM, '"long context" how do models cope -benchmark', limit=10)
     assert isinstance(result, PaperList) and result.cards
