@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from adapters.console import render
+from bot import vectors as vectors_module
 from bot.app import open_app
 from bot.commands import Paperboy
 from bot.config import Settings
@@ -254,6 +255,27 @@ async def test_weekly_digest_suggests_what_the_team_may_have_missed(semantic: Pa
 
 
 # -- the vector index -----------------------------------------------------------------------
+
+
+async def test_a_large_index_ranks_by_a_prefix_then_rescores_exactly(
+    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = semantic.vectors
+    assert vectors is not None
+    probes = [pid for pid, _ in vectors.nearest(vectors.embedder.embed(["galaxies"])[0], 8)]
+    own = {pid: vectors.vector_of(pid) for pid in probes}
+    exact = {pid: vectors.nearest(vector, 5) for pid, vector in own.items() if vector is not None}
+
+    # What a million papers would do, on the sample: rank by 64 dimensions, rescore the best 20.
+    monkeypatch.setattr(vectors_module, "PREFIX_FROM", 0)
+    monkeypatch.setattr(vectors_module, "PREFIX_CANDIDATES", 20)
+    for pid, expected in exact.items():
+        vector = own[pid]
+        assert vector is not None
+        found = vectors.nearest(vector, 5)
+        assert found[0][0] == pid  # a paper is its own nearest neighbour
+        assert found[0][1] == pytest.approx(1.0, abs=1e-3)  # scores are exact cosines
+        assert len({i for i, _ in found} & {i for i, _ in expected}) >= 4
 
 
 async def test_vectors_resume_from_disk_and_follow_updates(store: Store, tmp_path: Path) -> None:
