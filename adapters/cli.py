@@ -21,12 +21,16 @@ from bot.app import App, open_app
 from bot.commands import UserError, status_lines
 from bot.config import ConfigError, Settings
 from bot.digests import next_daily_digest
+from bot.ids import parse_paper_ref
 from bot.ingest import IngestReport, ingest_arxiv, ingest_file, ingest_hf, ingest_sample
 from bot.models import ChannelRef
 from bot.query import QueryError
+from bot.replies import PaperList
 from bot.storage import StorageError, utc_now
 
 T = TypeVar("T")
+# Searches from the command line give vectors this long to catch up (ingests compute them all).
+VECTOR_WAIT = 5.0
 
 app = typer.Typer(
     help="Paperboy: research papers where your team already talks.", no_args_is_help=False
@@ -65,13 +69,21 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _run(work: Callable[[App], Awaitable[T]]) -> T:
-    """Open the app, run ``work`` with it, and turn known failures into one clear line."""
+def _run(work: Callable[[App], Awaitable[T]], *, embed: bool = False) -> T:
+    """Open the app, run ``work`` with it, and turn known failures into one clear line.
+
+    ``embed``: also compute the vectors of what ``work`` stored before exiting (ingests), so
+    the next search finds the new papers by meaning too.
+    """
     settings = _settings()
 
     async def go() -> T:
         async with open_app(settings) as opened:
-            return await work(opened)
+            result = await work(opened)
+            if embed:
+                opened.bot.start_vector_catch_up()
+                await opened.bot.wait_for_vectors(None)
+            return result
 
     try:
         return asyncio.run(go())
@@ -115,31 +127,58 @@ def search(
     """Search stored papers, best match first."""
 
     async def work(opened: App) -> None:
+        await opened.bot.wait_for_vectors(VECTOR_WAIT)
         try:
             result = await opened.bot.search(CONSOLE_CHANNEL, " ".join(query), limit=limit)
         except (QueryError, UserError) as error:
             raise _fail(str(error), code=1) from None
-        if not as_json:
-            typer.echo(render(result))
-            return
-        rows = [
-            {
-                "id": card.paper.id,
-                "title": card.paper.title,
-                "authors": list(card.paper.authors),
-                "published": card.paper.published.date().isoformat(),
-                "upvotes": card.paper.hf_upvotes,
-                "team_votes": card.team_votes,
-                "score": card.score,
-                "url": card.paper.abs_url,
-                "categories": list(card.paper.categories),
-                "snippet": card.excerpt.text,
-            }
-            for card in result.cards
-        ]
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_papers(result, as_json)
 
     _run(work)
+
+
+@app.command()
+def similar(
+    paper: Annotated[str, typer.Argument(help="An arXiv id or an arxiv.org / HF papers link.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Papers like this one, most alike first."""
+    ref = parse_paper_ref(paper)
+    if ref is None:
+        raise _fail(f"{paper!r} is not an arXiv id or a paper link.", code=1)
+
+    async def work(opened: App) -> None:
+        await opened.bot.wait_for_vectors(VECTOR_WAIT)
+        try:
+            result = await opened.bot.similar(CONSOLE_CHANNEL, ref.id, limit=limit)
+        except UserError as error:
+            raise _fail(str(error), code=1) from None
+        _print_papers(result, as_json)
+
+    _run(work)
+
+
+def _print_papers(result: PaperList, as_json: bool) -> None:
+    if not as_json:
+        typer.echo(render(result))
+        return
+    rows = [
+        {
+            "id": card.paper.id,
+            "title": card.paper.title,
+            "authors": list(card.paper.authors),
+            "published": card.paper.published.date().isoformat(),
+            "upvotes": card.paper.hf_upvotes,
+            "team_votes": card.team_votes,
+            "score": card.score,
+            "url": card.paper.abs_url,
+            "categories": list(card.paper.categories),
+            "snippet": card.excerpt.text,
+        }
+        for card in result.cards
+    ]
+    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -159,7 +198,7 @@ def digest(
 
     async def work(opened: App) -> None:
         now = utc_now()
-        built = await next_daily_digest(opened.store, ref, now)
+        built = await next_daily_digest(opened.store, ref, now, opened.bot.vectors)
         if dry_run or ref.platform != "console":
             typer.echo(render(built.reply))
             if not dry_run:
@@ -202,7 +241,7 @@ def ingest_hf_command(
             return await _with_progress(ingest_file(opened.store, opened.index, "hf", file))
         return await ingest_hf(opened.store, opened.index, opened.hf, wanted)
 
-    _report(_run(work))
+    _report(_run(work, embed=True))
 
 
 @ingest_app.command("arxiv")
@@ -222,13 +261,13 @@ def ingest_arxiv_command(
             return await _with_progress(ingest_file(opened.store, opened.index, "arxiv", file))
         return await ingest_arxiv(opened.store, opened.index, opened.arxiv, query, max_results)
 
-    _report(_run(work))
+    _report(_run(work, embed=True))
 
 
 @ingest_app.command("sample")
 def ingest_sample_command() -> None:
     """Load the bundled sample papers (works offline)."""
-    _report(_run(lambda opened: ingest_sample(opened.store, opened.index)))
+    _report(_run(lambda opened: ingest_sample(opened.store, opened.index), embed=True))
 
 
 async def _with_progress(work: Coroutine[Any, Any, IngestReport]) -> IngestReport:
@@ -251,8 +290,19 @@ def _parse_day(text: str | None) -> date:
 @index_app.command("rebuild")
 def index_rebuild() -> None:
     """Recreate the search index from the database."""
-    count = _run(lambda opened: opened.index.rebuild(opened.store))
+
+    async def work(opened: App) -> tuple[int, int | None]:
+        count = await opened.index.rebuild(opened.store)
+        vectors = opened.bot.vectors
+        if vectors is None:
+            return count, None
+        await opened.bot.stop_background()
+        return count, await vectors.rebuild(opened.store)
+
+    count, embedded = _run(work)
     typer.echo(f"Search index rebuilt: {count} papers.")
+    if embedded is not None:
+        typer.echo(f"Vectors recomputed: {embedded} papers.")
 
 
 @db_app.command("backup")
@@ -300,7 +350,7 @@ def status(
         raise _fail(str(error)) from None
 
     async def work(opened: App) -> list[str]:
-        return await status_lines(opened.store, ref, utc_now())
+        return await status_lines(opened.store, ref, utc_now(), opened.bot.search_status())
 
     typer.echo("\n".join(_run(work)))
 

@@ -114,7 +114,8 @@ async def _start_discord(app: App, stack: AsyncExitStack) -> tuple[Poster, async
 @contextlib.asynccontextmanager
 async def _scheduled_jobs(app: App, posters: dict[str, Poster]) -> AsyncIterator[BackgroundJobs]:
     lease = timedelta(seconds=app.settings.digest_lease)
-    jobs = BackgroundJobs(app, DigestDelivery(app.store, posters, lease=lease), clock=utc_now)
+    delivery = DigestDelivery(app.store, posters, lease=lease, vectors=app.bot.vectors)
+    jobs = BackgroundJobs(app, delivery, clock=utc_now)
     # APScheduler logs every run of the every-minute delivery job at INFO; our jobs log outcomes.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
     scheduler = AsyncIOScheduler(timezone=UTC)

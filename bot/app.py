@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -11,12 +12,14 @@ import httpx
 
 from bot.commands import Paperboy
 from bot.config import Settings
+from bot.embeddings import load_embedder
 from bot.ingest import catch_up_index
 from bot.models import Paper
 from bot.search import SearchIndex
 from bot.sources.arxiv import ArxivSource
 from bot.sources.hf import HuggingFaceSource
 from bot.storage import Store, utc_now
+from bot.vectors import VectorIndex
 
 USER_AGENT = "Paperboy/0.1 (+https://github.com/paperboy-bot/paperboy)"
 
@@ -71,4 +74,19 @@ async def open_app(
             min_interval=settings.arxiv_min_interval,
         )
         bot = Paperboy(store, index, lookup=ArxivLookup(arxiv), clock=clock)
+        await open_vectors(bot, settings)
+        stack.push_async_callback(bot.stop_background)
         yield App(settings, store, index, http, hf, arxiv, bot)
+
+
+async def open_vectors(bot: Paperboy, settings: Settings) -> None:
+    """Load the embedding model and start computing missing vectors in the background."""
+    embedder = await asyncio.to_thread(load_embedder, settings.embeddings)
+    if embedder is None:
+        bot.lexical_reason = (
+            "embeddings are off" if settings.embeddings.lower() == "off"
+            else f"the embedding model {settings.embeddings!r} could not be loaded, see the log"
+        )  # fmt: skip
+        return
+    bot.vectors = await asyncio.to_thread(VectorIndex.open, settings.vectors_path, embedder)
+    bot.start_vector_catch_up()

@@ -61,6 +61,8 @@ class Settings:
     # (None: all of them). Unset: one unsharded connection.
     discord_shard_count: int | None = None
     discord_shard_ids: tuple[int, ...] | None = None
+    # "wordllama" (shipped in the wheel, works offline), a model2vec folder or hub name, or "off".
+    embeddings: str = "wordllama"
 
     @property
     def database(self) -> Path | str:
@@ -73,6 +75,12 @@ class Settings:
         if self.index_path is not None:
             return self.index_path
         return self.db_path.with_name(self.db_path.name + ".index")
+
+    @property
+    def vectors_path(self) -> Path:
+        """Paper vectors live beside the search index (derived data, rebuilt from the store)."""
+        index = self.search_index_path
+        return index.with_name(index.name + ".vectors")
 
     @classmethod
     def from_environ(
@@ -105,6 +113,7 @@ class Settings:
             discord_guild_id=_optional_int(values, "DISCORD_GUILD_ID"),
             discord_api_url=values.get("DISCORD_API_URL") or None,
             **_discord_shards(values),
+            embeddings=values.get("PAPERBOY_EMBEDDINGS") or "wordllama",
         )
 
 

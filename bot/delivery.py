@@ -41,6 +41,7 @@ from bot.ports import DeliveryError, Poster
 from bot.records import ChannelSettings, ClaimedDigest, DigestClaim, DigestOutcome
 from bot.scheduling import DuePeriod, due_periods
 from bot.storage import Store
+from bot.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class DigestDelivery:
     claim_batch: int = CLAIM_BATCH
     flush_every: int = FLUSH_EVERY
     flush_after: float = FLUSH_AFTER
+    vectors: VectorIndex | None = None  # lets team picks use paper vectors, when there are any
 
     async def run_due(self, now: datetime) -> DeliveryReport:
         """Queue what fell due and post whatever this process can claim (one process's tick)."""
@@ -227,7 +229,7 @@ class DigestDelivery:
             if channel.ref.platform in self.posters:
                 job = _job(channel, period, last_daily.get(channel.id))
                 jobs[job.claim] = job
-        planner = DigestPlanner(self.store, now)
+        planner = DigestPlanner(self.store, now, self.vectors)
         daily = [job for job in jobs.values() if job.due.kind == DAILY]
         if daily:
             wanted = {job.ref for job in daily}
@@ -264,7 +266,7 @@ class DigestDelivery:
             if kind == DAILY:
                 digest = await plan.planner.daily(job.ref, job.since, job.top_n, plan.quiet)
             else:
-                digest = await weekly_digest(self.store, job.ref, plan.now)
+                digest = await weekly_digest(self.store, job.ref, plan.now, vectors=self.vectors)
             # An empty weekly digest stays silent; an empty day gets one line unless turned off.
             if digest.is_empty and (kind != DAILY or not job.quiet_notice):
                 recorder.add(DigestOutcome(claim, "done", "quiet"))

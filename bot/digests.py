@@ -8,23 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
+import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
 
 from bot.club import week_section
 from bot.models import ChannelRef, Paper, Subscription
-from bot.ranking import rank_trending
+from bot.ranking import rank_trending, trending_score
 from bot.replies import Notice, PaperCard, PaperList, Reply, shorten
 from bot.spelling import spelling_for
 from bot.storage import Store
+from bot.taste import MAX_LIKED, MIN_LIKED, Taste, fit_taste
 from bot.topics import match_subscriptions
+from bot.vectors import VectorIndex
 
 DAILY = "daily"
 WEEKLY = "weekly"
 DEFAULT_TOP_N = 5
 WEEK = timedelta(days=7)
+# How much popularity counts next to the team's taste (both as z-scores): taste leads, but a
+# paper everyone is talking about still gets in.
+TRENDING_WEIGHT = 0.3
+# The team model scores at most this many of the day's most trending candidates.
+TASTE_POOL = 2000
+MISSED = 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,7 @@ class DigestPlanner:
 
     store: Store
     now: datetime
+    vectors: VectorIndex | None = None
     _ranked: list[Paper] = field(default_factory=list)
     _rank_of: dict[str, int] = field(default_factory=dict)
     _topic_ranks: dict[str, list[int]] = field(default_factory=dict)  # query -> sorted ranks
@@ -61,6 +75,7 @@ class DigestPlanner:
     _topics_by_channel: dict[ChannelRef, list[Subscription]] = field(default_factory=dict)
     _posted: dict[ChannelRef, set[str]] = field(default_factory=dict)
     _votes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    _liked: dict[tuple[str, str], list[Paper]] = field(default_factory=dict)
 
     async def prepare(self, since: datetime, subscriptions: Sequence[Subscription]) -> None:
         pool = await self.store.papers_published_since(since)
@@ -94,14 +109,28 @@ class DigestPlanner:
         topics = [s.query for s in self._topics_by_channel.get(channel, [])]
         posted = self._posted.get(channel, set())
         votes = self._votes.get((channel.platform, channel.workspace), {})
-        picks = self._picks(topics, since, posted, votes, top_n)
+        team = (channel.platform, channel.workspace)
+        if team not in self._liked:
+            self._liked[team] = await team_liked(self.store, channel)
+        taste, pool = None, []
+        if self._liked[team]:
+            pool = self._eligible(topics, since, posted, TASTE_POOL)
+            taste = await team_taste(self.store, channel, pool, self.vectors, self._liked[team])
+        if taste is None:
+            picks = self._picks(topics, since, posted, votes, top_n)
+        else:
+            picks = blend(pool, taste, votes, self.now)[:top_n]
         if not picks:
             return Digest(DAILY, _nothing_new(since, bool(topics), quiet_reason))
         cards = tuple(
-            PaperCard(p, team_votes=votes.get(p.id, 0), reason=_why(p, self._reasons(topics, p)))
+            PaperCard(
+                p, team_votes=votes.get(p.id, 0), reason=_why(p, self._reasons(topics, p), taste)
+            )
             for p in picks
         )
         title = "Today's picks for your topics" if topics else "Today's trending papers"
+        if taste is not None and not topics:
+            title = "Today's picks for your team"
         reply = PaperList(title, cards, total=len(cards), public=True)
         return Digest(DAILY, reply, tuple(p.id for p in picks))
 
@@ -136,6 +165,14 @@ class DigestPlanner:
             return unvoted  # already in trending order, which no vote changes
         return rank_trending(voted + unvoted, votes, self.now)[:top_n]
 
+    def _eligible(
+        self, topics: list[str], since: datetime, posted: set[str], size: int
+    ) -> list[Paper]:
+        """The first ``size`` new, unposted papers in trending order (matches only, when the
+        channel has topics): the pool the team's model ranks."""
+        fresh = (p for p in self._in_rank_order(topics) if p.id not in posted and _is_new(p, since))
+        return list(itertools.islice(fresh, size))
+
     def _in_rank_order(self, topics: list[str]) -> Iterator[Paper]:
         if not topics:
             yield from self._ranked
@@ -153,7 +190,51 @@ class DigestPlanner:
         return [t for t in topics if paper.id in self._topic_ids.get(t, ())] or None
 
 
-async def next_daily_digest(store: Store, channel: ChannelRef, now: datetime) -> Digest:
+async def team_liked(store: Store, channel: ChannelRef) -> list[Paper]:
+    """The papers the channel's team upvoted (most voted first) and shared; none below 3 votes."""
+    voted = await store.top_voted(channel, _EPOCH, limit=MAX_LIKED)
+    if len(voted) < MIN_LIKED:
+        return []
+    shared = [share.paper_id for share in await store.shares_since(channel, _EPOCH)]
+    liked = await store.get_papers(list(dict.fromkeys([pid for pid, _ in voted] + shared)))
+    return list(liked.values())
+
+
+async def team_taste(
+    store: Store,
+    channel: ChannelRef,
+    candidates: Sequence[Paper],
+    vectors: VectorIndex | None,
+    liked: list[Paper] | None = None,
+) -> Taste | None:
+    """The team's model over ``candidates``, or ``None`` until it upvoted ``MIN_LIKED`` papers."""
+    if liked is None:
+        liked = await team_liked(store, channel)
+    if not liked or not candidates:
+        return None
+    # Fitting takes a fraction of a second: off the event loop, so commands keep flowing.
+    return await asyncio.to_thread(fit_taste, liked, candidates, vectors)
+
+
+def blend(
+    candidates: Sequence[Paper], taste: Taste, votes: Mapping[str, int], now: datetime
+) -> list[Paper]:
+    """Candidates by the team's taste plus a little trending, both as z-scores; best first."""
+    if not candidates:
+        return []
+    trend = np.array([math.log(trending_score(p, votes.get(p.id, 0), now)) for p in candidates])
+    trend = (trend - trend.mean()) / (trend.std() or 1.0)
+    # Papers the team upvoted itself are not scored by the model; they count as a clear fit.
+    best = max(taste.scores.values(), default=0.0)
+    fit = np.array([taste.scores.get(p.id, best) for p in candidates])
+    score = fit + TRENDING_WEIGHT * trend
+    order = sorted(range(len(candidates)), key=lambda n: (-score[n], candidates[n].id))
+    return [candidates[n] for n in order]
+
+
+async def next_daily_digest(
+    store: Store, channel: ChannelRef, now: datetime, vectors: VectorIndex | None = None
+) -> Digest:
     """What this channel's daily picks would say if they went out now (``digest``, CLI)."""
     settings = await store.channel_settings(channel)
     since = now - timedelta(days=1)
@@ -162,13 +243,17 @@ async def next_daily_digest(store: Store, channel: ChannelRef, now: datetime) ->
         top_n = settings.top_n
         last = (await store.last_digests(DAILY)).get(settings.id)
         since = max(last, now - timedelta(days=4)) if last else since
-    planner = DigestPlanner(store, now)
+    planner = DigestPlanner(store, now, vectors)
     await planner.prepare(since, await store.subscriptions(channel))
     return await planner.daily(channel, since, top_n)
 
 
 async def weekly_digest(
-    store: Store, channel: ChannelRef, now: datetime, limit: int = 10
+    store: Store,
+    channel: ChannelRef,
+    now: datetime,
+    limit: int = 10,
+    vectors: VectorIndex | None = None,
 ) -> Digest:
     """The papers the team shared and voted up in the last seven days, most voted first,
     opened by the coming week's journal club and the most discussed paper."""
@@ -185,7 +270,8 @@ async def weekly_digest(
         if share.comment:
             comments[share.paper_id].append(share.comment)
     ids = list(dict.fromkeys([paper_id for paper_id, _ in voted] + list(sharers)))
-    if not ids:
+    missed = await _maybe_missed(store, channel, now, set(ids), vectors)
+    if not ids and not missed:
         share_hint = spelling_for(channel.platform).typed("papers", "share <id or link>")
         text = (
             "Weekly team digest: nobody shared or upvoted a paper this week. "
@@ -207,8 +293,9 @@ async def weekly_digest(
         )
         for p in ranked
     )
-    reply = PaperList("This week's team digest", cards, total=len(ids), public=True, intro=intro)
-    return Digest(WEEKLY, reply, tuple(p.id for p in ranked), has_news=bool(club))
+    cards += tuple(missed)
+    reply = PaperList("This week's team digest", cards, total=len(cards), public=True, intro=intro)
+    return Digest(WEEKLY, reply, tuple(card.paper.id for card in cards), has_news=bool(club))
 
 
 async def most_discussed_line(
@@ -225,17 +312,42 @@ async def most_discussed_line(
     return (f"Most discussed: “{title}” `{paper_id}` ({count})",)
 
 
+async def _maybe_missed(
+    store: Store,
+    channel: ChannelRef,
+    now: datetime,
+    in_digest: set[str],
+    vectors: VectorIndex | None,
+) -> list[PaperCard]:
+    """This week's papers closest to the team's taste that it was not sent and did not vote on."""
+    week = await store.papers_published_since(now - WEEK, limit=TASTE_POOL)
+    sent = (await store.posted_by_channel(DAILY, [p.id for p in week])).get(channel, set())
+    pool = [p for p in rank_trending(week, {}, now) if p.id not in sent | in_digest]
+    taste = await team_taste(store, channel, pool, vectors)
+    if taste is None:
+        return []
+    picks = [p for p in blend(pool, taste, {}, now) if p.id in taste.scores][:MISSED]
+    return [PaperCard(p, reason=f"You may have missed it: {_close_to(taste, p)}") for p in picks]
+
+
 def _is_new(paper: Paper, since: datetime) -> bool:
     seen = paper.first_seen or paper.published
     return seen >= since or paper.published >= since
 
 
-def _why(paper: Paper, topics: list[str] | None) -> str:
+def _close_to(taste: Taste, paper: Paper) -> str:
+    return f'close to "{taste.closest[paper.id].title}", which your team upvoted'
+
+
+def _why(paper: Paper, topics: list[str] | None, taste: Taste | None = None) -> str:
     if topics:
         quoted = ", ".join(f"`{topic}`" for topic in topics[:3])
         return (
             f"Matches your topic {quoted}" if len(topics) == 1 else f"Matches your topics {quoted}"
         )
+    fits = taste is not None and taste.scores.get(paper.id, 0.0) > 0
+    if taste is not None and fits:
+        return _close_to(taste, paper)[:1].upper() + _close_to(taste, paper)[1:]
     if paper.hf_upvotes:
         return f"Trending: {paper.hf_upvotes} upvotes on Hugging Face"
     return "New today"

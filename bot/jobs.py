@@ -95,6 +95,7 @@ class BackgroundJobs:
             reports.append(
                 await ingest_hf(self.app.store, self.app.index, self.app.hf, day, self.clock())
             )
+        self.app.bot.start_vector_catch_up()
         return reports
 
     async def fetch_arxiv(self) -> IngestReport | None:
@@ -102,9 +103,11 @@ class BackgroundJobs:
         if not categories:
             return None
         query = " OR ".join(f"cat:{code}" for code in categories)
-        return await ingest_arxiv(
+        report = await ingest_arxiv(
             self.app.store, self.app.index, self.app.arxiv, query, ARXIV_MAX_RESULTS, self.clock()
         )
+        self.app.bot.start_vector_catch_up()
+        return report
 
     async def deliver_due(self) -> DeliveryReport:
         return await self.delivery.run_due(self.clock())

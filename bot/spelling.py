@@ -49,6 +49,7 @@ DISCORD = Spelling(
         {
             "search": "search query [share]",
             "show": "show paper",
+            "similar": "similar paper",
             "trending": "trending [span]",
             "subscribe": "subscribe topic",
             "unsubscribe": "unsubscribe topic",

@@ -46,6 +46,12 @@ class PapersCog(
     async def show(self, interaction: discord.Interaction[Any], paper: str) -> None:
         await answer(self.client, interaction, words("show", paper))
 
+    @app_commands.command(description="Papers like this one")
+    @app_commands.describe(paper=PAPER)
+    @app_commands.autocomplete(paper=paper_choices)
+    async def similar(self, interaction: discord.Interaction[Any], paper: str) -> None:
+        await answer(self.client, interaction, words("similar", paper))
+
     @app_commands.command(description="Upvote a paper for your team (again to undo)")
     @app_commands.describe(paper=PAPER)
     @app_commands.autocomplete(paper=paper_choices)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -17,11 +18,21 @@ import discord
 from discord.utils import MISSING
 
 from adapters.discord_app.client import PaperboyDiscord, paperboy_client
-from adapters.discord_app.embeds import DiscordMessage, VoteSpec, relabel, render, save_label
+from adapters.discord_app.embeds import (
+    BUTTONS_PER_ROW,
+    DiscordMessage,
+    SaveSpec,
+    VoteSpec,
+    relabel,
+    render,
+    save_label,
+)
 from bot.replies import SAVE_COMMAND, VoteRecorded
 
 VOTE_ID = re.compile(r"paperboy:vote:(?P<paper_id>\S{1,80})")
 SAVE_ID = re.compile(r"paperboy:save:(?P<paper_id>\S{1,80})")
+SIMILAR_ID = re.compile(r"paperboy:similar:(?P<paper_id>\S{1,80})")
+MAX_ROWS = 5  # Discord's limit of action rows per message
 
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_ID):
@@ -50,6 +61,44 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await vote_clicked(paperboy_client(interaction), interaction, self.paper_id)
+
+
+class SimilarButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SIMILAR_ID
+):
+    """ "More like this": answers the clicker privately with papers like this one."""
+
+    def __init__(self, paper_id: str, label: str | None = None, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                label=label or "More like this",
+                custom_id=f"paperboy:similar:{paper_id}",
+                row=row,
+            )
+        )
+        self.paper_id = paper_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> SimilarButton:
+        return cls(match["paper_id"], label=getattr(item, "label", None))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        from adapters.discord_app.answers import answer  # answers imports this module
+
+        await answer(paperboy_client(interaction), interaction, f"similar {self.paper_id}")
+
+
+def similar_label(vote_label: str) -> str:
+    """``#2 More like this`` beside a list's ``#2 ▲ 3``; plain on a single paper."""
+    number = vote_label.split()[0] if vote_label.startswith("#") else ""
+    return f"{number} More like this".strip()
 
 
 async def vote_clicked(
@@ -90,6 +139,7 @@ def revoted_view(message: discord.Message | None, paper_id: str, votes: int) -> 
             if not isinstance(child, discord.Button):
                 continue
             match = VOTE_ID.fullmatch(child.custom_id or "")
+            similar = SIMILAR_ID.fullmatch(child.custom_id or "")
             if match:
                 label = (
                     relabel(child.label, votes) if match["paper_id"] == paper_id else child.label
@@ -97,18 +147,10 @@ def revoted_view(message: discord.Message | None, paper_id: str, votes: int) -> 
                 view.add_item(VoteButton(match["paper_id"], label, row=row))
             elif saved := SAVE_ID.fullmatch(child.custom_id or ""):
                 view.add_item(SaveButton(saved["paper_id"], child.label, row=row))
+            elif similar:
+                view.add_item(SimilarButton(similar["paper_id"], child.label, row=row))
             elif child.url:
                 view.add_item(discord.ui.Button(label=child.label, url=child.url, row=row))
-    return view
-
-
-def vote_view(votes: Sequence[VoteSpec]) -> discord.ui.View | None:
-    """The upvote buttons for a message, or None when it has none."""
-    if not votes:
-        return None
-    view = discord.ui.View(timeout=None)  # never times out: the buttons are dynamic items
-    for vote in votes:
-        view.add_item(VoteButton(vote.paper_id, vote.label, row=vote.row))
     return view
 
 
@@ -181,16 +223,36 @@ async def save_clicked(
 
 
 def message_view(message: DiscordMessage) -> discord.ui.View | None:
-    """All of a message's buttons (upvotes, then saves below them), or None when it has none."""
-    view = vote_view(message.votes)
-    if not message.saves:
-        return view
-    view = view or discord.ui.View(timeout=None)
+    """All of a message's buttons: upvotes, saves below them, then "More like this" where
+    Discord's five rows leave room for every paper's; None when it has none."""
+    if not message.votes and not message.saves:
+        return None
+    view = discord.ui.View(timeout=None)  # never times out: the buttons are dynamic items
+    for vote in message.votes:
+        view.add_item(VoteButton(vote.paper_id, vote.label, row=vote.row))
     for save in message.saves:
         view.add_item(SaveButton(save.paper_id, save.label, row=save.row))
+    for button in _similar_buttons(message.votes, message.saves):
+        view.add_item(button)
     return view
+
+
+def _similar_buttons(votes: Sequence[VoteSpec], saves: Sequence[SaveSpec]) -> list[SimilarButton]:
+    """One card keeps all its buttons in one row; a list gets a "More like this" per paper in
+    the rows left below, or none at all rather than for only some of its papers."""
+    if len(votes) == 1:
+        only = votes[0]
+        return [SimilarButton(only.paper_id, similar_label(only.label), row=only.row)]
+    rows = [vote.row for vote in votes] + [save.row for save in saves]
+    below = max(rows) + 1 if rows else 0
+    if below + math.ceil(len(votes) / BUTTONS_PER_ROW) > MAX_ROWS:
+        return []
+    return [
+        SimilarButton(vote.paper_id, similar_label(vote.label), row=below + n // BUTTONS_PER_ROW)
+        for n, vote in enumerate(votes)
+    ]
 
 
 async def setup(bot: PaperboyDiscord) -> None:
     """Answer upvote clicks, on old messages too (the buttons outlive the process)."""
-    bot.add_dynamic_items(VoteButton, SaveButton)
+    bot.add_dynamic_items(VoteButton, SaveButton, SimilarButton)

@@ -47,6 +47,7 @@ ABSTRACT_CHARS = 2400
 
 VOTE_ACTION_ID = "paperboy_vote"
 SAVE_ACTION_ID = "paperboy_save"  # value: the paper id; runs the core's ``save`` for the clicker
+SIMILAR_ACTION_ID = "paperboy_similar"  # value: the paper id; answers its neighbours
 _BLOCK_ID_PREFIX = "paper"
 _ACTIONS_PREFIX = "actions"
 _KIND_MARKS = {"info": "", "success": ":white_check_mark: ", "error": ":warning: "}
@@ -100,7 +101,8 @@ def render(reply: Reply) -> SlackMessage:
 
 def unfurl(card: PaperCard) -> dict[str, Any]:
     """The value for one URL in chat.unfurl's ``unfurls``: a compact card with its button."""
-    return {"blocks": _card_blocks(card, index=0, full=False, show_sharers=False)}
+    blocks = _card_blocks(card, index=0, full=False, show_sharers=False, more_button=False)
+    return {"blocks": blocks}
 
 
 def vote_button(paper_id: str, team_votes: int) -> Block:
@@ -119,6 +121,16 @@ def save_button(paper_id: str, saved: bool = False) -> Block:
         "type": "button",
         "action_id": SAVE_ACTION_ID,
         "text": {"type": "plain_text", "text": "✓ Saved" if saved else "Save", "emoji": True},
+        "value": paper_id[:MAX_BUTTON_VALUE],
+    }
+
+
+def similar_button(paper_id: str) -> Block:
+    """More like this: the paper's nearest neighbours, shown to the clicker only."""
+    return {
+        "type": "button",
+        "action_id": SIMILAR_ACTION_ID,
+        "text": {"type": "plain_text", "text": "More like this", "emoji": True},
         "value": paper_id[:MAX_BUTTON_VALUE],
     }
 
@@ -220,7 +232,9 @@ def _list(reply: PaperList) -> SlackMessage:
 # -- one paper --------------------------------------------------------------------------------
 
 
-def _card_blocks(card: PaperCard, index: int, *, full: bool, show_sharers: bool) -> list[Block]:
+def _card_blocks(
+    card: PaperCard, index: int, *, full: bool, show_sharers: bool, more_button: bool = True
+) -> list[Block]:
     paper = card.paper
     title = f"*<{_url(paper.abs_url)}|{escape(shorten(paper.title, 250))}>*"
     meta = [escape(format_authors(paper.authors)), f"{paper.published:%Y-%m-%d}"]
@@ -256,11 +270,15 @@ def _card_blocks(card: PaperCard, index: int, *, full: bool, show_sharers: bool)
                 ],
             }
         )
+    # The section holds one accessory (Upvote); the other buttons go in one row below it.
+    buttons = [save_button(paper.id, saved=card.reading is not None)]
+    if more_button:
+        buttons.append(similar_button(paper.id))
     blocks.append(
         {
             "type": "actions",
             "block_id": f"{_ACTIONS_PREFIX}:{index}:{paper.id}"[:MAX_BLOCK_ID],
-            "elements": [save_button(paper.id, saved=card.reading is not None)],
+            "elements": buttons,
         }
     )
     return blocks

@@ -25,7 +25,14 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_app.blocks import VOTE_ACTION_ID, SlackMessage, render, unfurl, with_vote_count
+from adapters.slack_app.blocks import (
+    SIMILAR_ACTION_ID,
+    VOTE_ACTION_ID,
+    SlackMessage,
+    render,
+    unfurl,
+    with_vote_count,
+)
 from adapters.slack_app.installations import (
     PLATFORM,
     REVOKED_REASON,
@@ -99,6 +106,7 @@ class Listeners:
     def register(self) -> None:
         self.app.command(re.compile(r"^/"))(self.on_command)
         self.app.action(VOTE_ACTION_ID)(self.on_vote)
+        self.app.action(SIMILAR_ACTION_ID)(self.on_similar)
         self.app.event("link_shared")(self.on_link_shared)
         self.app.event("app_uninstalled")(self.on_app_uninstalled)
         self.app.event("tokens_revoked")(self.on_tokens_revoked)
@@ -234,6 +242,26 @@ class Listeners:
         if not redrawn_for_clicker_only:
             await _respond_quietly(respond, response_type="ephemeral", replace_original=False,
                                    text=render(reply).text)  # fmt: skip
+
+    # -- More like this button ---------------------------------------------------------------------
+
+    async def on_similar(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Papers like the clicked one, shown to the clicker only: a click is a private question."""
+        await ack()
+        try:
+            click = click_from_action(body)
+        except Malformed as error:
+            log.info("malformed similar action: %s", error)
+            return
+        if await self._deliveries.seen(f"action:{click.delivery_id}"):
+            return
+        self.app.spawn(self._similar(click, respond))
+
+    async def _similar(self, click: Click, respond: AsyncRespond) -> None:
+        reply = await self._handle(Command(click.channel, click.user, f"similar {click.paper_id}"))
+        message = _render_safely(reply)
+        await _respond_quietly(respond, response_type="ephemeral", replace_original=False,
+                               text=message.text, blocks=list(message.blocks))  # fmt: skip
 
     # -- pasted links -----------------------------------------------------------------------------
 

@@ -202,6 +202,13 @@ def descriptions(data: dict[str, Any]) -> str:
 
 
 def buttons(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The upvote and Save buttons of a message, in order (all but "More like this")."""
+    return [
+        b for b in all_buttons(data) if not b.get("custom_id", "").startswith("paperboy:similar:")
+    ]
+
+
+def all_buttons(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [button for row in data.get("components", []) for button in row["components"]]
 
 

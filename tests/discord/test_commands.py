@@ -47,6 +47,7 @@ async def test_commands_are_registered_in_the_configured_guild(gateway: Gateway)
     assert {o["name"] for o in papers["options"]} == {
         "search",
         "show",
+        "similar",
         "vote",
         "share",
         "trending",

@@ -15,6 +15,7 @@ from tests.discord.conftest import (
     GRACE,
     Gateway,
     SlowLookup,
+    all_buttons,
     buttons,
     callback,
     descriptions,
@@ -88,7 +89,9 @@ async def test_only_the_clicked_papers_button_changes_in_a_list(gateway: Gateway
     after = [b["label"] for b in buttons(update)]
     assert after == [*before[:1], "#2 ▲ 1", *before[2:]]
     assert [len(row["components"]) for row in update["components"]] == [5, 3, 5, 3]
-    assert [b["custom_id"] for b in buttons(update)] == [b["custom_id"] for b in buttons(listed)]
+    assert [b["custom_id"] for b in all_buttons(update)] == [
+        b["custom_id"] for b in all_buttons(listed)
+    ]
 
 
 async def test_buttons_keep_working_after_a_restart(
@@ -142,3 +145,40 @@ def _with_button(sent: dict[str, Any], custom_id: str) -> dict[str, Any]:
     button, *others = row["components"]
     moved = [{**button, "custom_id": custom_id}, *others]
     return {**sent, "components": [{**row, "components": moved}]}
+
+
+async def test_more_like_this_answers_the_clicker_privately(gateway: Gateway) -> None:
+    shown = await _shown(gateway, "0001.00001")
+    [more] = [b for b in all_buttons(shown) if b not in buttons(shown)]
+    assert (more["label"], more["custom_id"]) == ("More like this", "paperboy:similar:0001.00001")
+
+    answer = callback(await gateway.api.answers(gateway.click(more["custom_id"], on=shown)))
+
+    assert answer["type"] == 4  # a new message, not an edit of the one clicked
+    assert answer["data"]["flags"] & EPHEMERAL
+    assert answer["data"]["content"].startswith("**More like “Efficient Streaming Language")
+    cards = [embed["description"] for embed in answer["data"]["embeds"]]
+    assert cards and not any("`0001.00001`" in card for card in cards)  # never the paper itself
+    assert all(card.startswith("`0001.") for card in cards)  # seed papers, by their ids
+
+
+async def test_more_like_this_on_a_short_list_sits_below_the_other_buttons_in_order(
+    gateway: Gateway,
+) -> None:
+    asked = gateway.command("papers", "search", {"query": "attention"})
+    listed = callback(await gateway.api.answers(asked))["data"]
+
+    votes = [b["custom_id"].rsplit(":", 1)[1] for b in buttons(listed) if "vote" in b["custom_id"]]
+    more = [b for b in all_buttons(listed) if b not in buttons(listed)]
+    assert 1 < len(votes) <= 5
+    assert [b["custom_id"] for b in more] == [f"paperboy:similar:{pid}" for pid in votes]
+    assert more[1]["label"] == "#2 More like this"
+    assert len(listed["components"]) <= 5
+
+
+async def test_a_list_too_long_for_every_more_like_this_shows_none(gateway: Gateway) -> None:
+    listed = callback(await gateway.api.answers(gateway.command("papers", "trending", {})))["data"]
+
+    assert len([b for b in buttons(listed) if "vote" in b["custom_id"]]) > 5
+    assert all_buttons(listed) == buttons(listed)  # upvotes and saves, no partial set
+    assert len(listed["components"]) <= 5

@@ -78,12 +78,14 @@ def test_a_card_links_the_title_and_shows_the_facts() -> None:
     elements = [e["text"] for e in notes["elements"]]
     assert elements == ["Matches your topic `attention`", "Shared by <@U123ABC>, someone",
                         "“a &lt;b&gt; c”"]  # fmt: skip
-    [save] = actions["elements"]
+    [save, more] = actions["elements"]
     assert (save["action_id"], save["value"], save["text"]["text"]) == (
         SAVE_ACTION_ID,
         PAPER.id,
         "Save",
     )
+    assert (more["action_id"], more["value"]) == ("paperboy_similar", PAPER.id)
+    assert more["text"]["text"] == "More like this"
 
 
 def test_matched_words_are_bold() -> None:

@@ -47,6 +47,7 @@ SUBCOMMANDS = [
     ("search streaming attention", "ephemeral", "Efficient Streaming Language Models"),
     ("search attention --share", "in_channel", "Results for attention"),
     ("show 0001.00003", "ephemeral", "Promptagator"),
+    ("similar 0001.00003", "ephemeral", "More like “Promptagator"),
     ("trending week", "ephemeral", "Trending this week"),
     ("subscribe cat:cs.CL", "in_channel", "Subscribed this channel to `cat:cs.CL`"),
     ("subscriptions", "ephemeral", "follows no topics"),

@@ -1,0 +1,336 @@
+"""Relevance on real arXiv records: search recall, "more like this", team picks, and their cost.
+
+    python -m bench.relevance [--corpus ../shared/corpus] [--skip-scale]
+
+Reads the two CSV files in the shared corpus folder (skips, with a message, when it is absent),
+loads them into a temporary store through the real ingest path, computes vectors with the
+configured model (``PAPERBOY_EMBEDDINGS``, default: the WordLlama model shipped in its wheel)
+and prints:
+- recall@3, recall@10 and MRR for BM25, vectors and the fused search (``bench/queries.jsonl``:
+  keyword queries and plain-language questions, each naming the paper it wants);
+- "more like this" precision@5 by arXiv archive, for several methods;
+- team picks precision@5: a team upvotes 8 papers of one field, picks come from 500 others;
+- ingest throughput with vectors, vector memory per 100k papers, query time at 100k and 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import csv
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from bot.commands import Paperboy
+from bot.embeddings import Embedder, load_embedder
+from bot.ingest import ingest_papers
+from bot.models import ChannelRef, Paper, squash_spaces
+from bot.query import ParsedQuery, Word, parse_query
+from bot.retrieval import Fusion, HybridSearch, key_terms
+from bot.search import SearchIndex
+from bot.storage import Store
+from bot.taste import fit_taste
+from bot.vectors import VectorIndex
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CORPUS = HERE.parents[1] / "shared/corpus"
+QUERIES = HERE / "queries.jsonl"
+QUERIES_LEXICAL = HERE / "queries_lexical.jsonl"  # the forgiving-search set: a second opinion
+CHANNEL = ChannelRef("bench", "team", "general")
+START = datetime(2007, 4, 2, tzinfo=UTC)
+TEAMS_PER_FIELD = 3
+PICK_FIELDS = ("astro-ph", "hep-ph", "hep-th", "quant-ph", "math", "cond-mat")
+
+
+def arxiv_id(raw: str) -> str:
+    """The CSV lost leading and trailing zeros: ``704.104`` is arXiv ``0704.1040``."""
+    left, _, right = raw.partition(".")
+    return f"{left.zfill(4)}.{right.ljust(4, '0')}"
+
+
+def load_corpus(folder: Path) -> list[Paper]:
+    papers = []
+    with (folder / "arxiv-2007-04.csv").open(encoding="utf-8") as handle:
+        for n, row in enumerate(csv.DictReader(handle)):
+            papers.append(
+                Paper(
+                    id=arxiv_id(row["id"]),
+                    title=squash_spaces(row["title"]),
+                    abstract=squash_spaces(row["abstract"]),
+                    authors=tuple(a.strip() for a in row["authors"].split(",") if a.strip()),
+                    published=START + timedelta(minutes=n),
+                    categories=tuple(row["categories"].split()),
+                )
+            )
+    with (folder / "arxiv-cs-cv-lg.csv").open(encoding="utf-8") as handle:
+        for n, row in enumerate(csv.DictReader(handle)):
+            papers.append(
+                Paper(
+                    id=f"cvlg-{n:04d}",
+                    title=squash_spaces(row["titles"]),
+                    abstract=squash_spaces(row["summaries"]),
+                    authors=(),
+                    published=START + timedelta(days=1, minutes=n),
+                    categories=tuple(ast.literal_eval(row["terms"])),
+                )
+            )
+    return papers
+
+
+def archive(paper: Paper) -> str:
+    return paper.categories[0].split(".")[0] if paper.categories else ""
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+def ranks_report(name: str, ranks: Sequence[int | None]) -> str:
+    r3 = sum(1 for r in ranks if r is not None and r <= 3) / len(ranks)
+    r10 = sum(1 for r in ranks if r is not None and r <= 10) / len(ranks)
+    mrr = sum(1 / r for r in ranks if r is not None and r <= 10) / len(ranks)
+    return f"  {name:<34} recall@3 {r3:.2f}  recall@10 {r10:.2f}  MRR {mrr:.2f}"
+
+
+def rank_of(found: Sequence[str], wanted: str) -> int | None:
+    return found.index(wanted) + 1 if wanted in found else None
+
+
+async def search_quality(
+    bot: Paperboy, index: SearchIndex, vectors: VectorIndex, papers: Sequence[Paper]
+) -> None:
+    fusions = {
+        "fused (RRF 1:1)": Fusion(1.0, 1.0, forgiven_lexical_weight=None),
+        "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0, forgiven_lexical_weight=None),
+        "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0, forgiven_lexical_weight=None),
+        "fused, BM25 2:1 or vectors 2:1 (default)": Fusion(),
+    }
+    for (name, kind), chosen in query_sets(papers).items():
+        print(f" {name}, {kind} ({len(chosen)})")
+        bm25, vec = [], []
+        for q in chosen:
+            page = index.search(parse_query(q["query"]), limit=10, snippets=False)
+            bm25.append(rank_of([h.paper_id for h in page.hits], q["want"]))
+            vec.append(rank_of([i for i, _ in vectors.nearest_to_text(q["query"], 10)], q["want"]))
+        print(ranks_report("forgiving BM25 alone", bm25))
+        print(ranks_report("vectors alone", vec))
+        for label, fusion in fusions.items():
+            hybrid = HybridSearch(index, bot.store, vectors, fusion)
+            ranks = []
+            for q in chosen:
+                page = await hybrid.search(parse_query(q["query"]), limit=10)
+                ranks.append(rank_of([h.paper_id for h in page.hits], q["want"]))
+            print(ranks_report(label, ranks))
+        ranks = []
+        for q in chosen:
+            result = await bot.search(CHANNEL, q["query"], limit=10)
+            ranks.append(rank_of([c.paper.id for c in result.cards], q["want"]))
+        print(ranks_report("command path (Paperboy.search)", ranks))
+
+
+def query_sets(papers: Sequence[Paper]) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """Both query files by kind; ``queries_lexical.jsonl`` names its paper by title."""
+    by_title = {p.title: p.id for p in papers}
+    sets: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for path in (QUERIES, QUERIES_LEXICAL):
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            query = json.loads(line)
+            query.setdefault("want", by_title.get(query.get("title", "")))
+            if query["want"]:
+                sets.setdefault((path.name, query["kind"]), []).append(query)
+    print(f"\nSearch ({sum(map(len, sets.values()))} queries from {QUERIES.name}, "
+          f"{QUERIES_LEXICAL.name})")  # fmt: skip
+    return sets
+
+
+# -- more like this -------------------------------------------------------------------------
+
+
+async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorIndex) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    # Probes come from the file with all categories; every method searches all stored papers.
+    dated = [p for p in papers if not p.id.startswith("cvlg-")]
+    rng = random.Random(3)
+    probes = rng.sample(dated, 200)
+    by_id = {p.id: p for p in papers}
+    texts = [f"{p.title} {p.abstract}" for p in papers]
+    tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True, max_df=0.5).fit_transform(
+        texts
+    )
+    row = {p.id: n for n, p in enumerate(papers)}
+
+    def precision(probe: Paper, found: Sequence[str]) -> float:
+        top = [pid for pid in found if pid != probe.id][:5]
+        return sum(archive(by_id[pid]) == archive(probe) for pid in top) / 5
+
+    methods: dict[str, Callable[[Paper], Awaitable[list[str]]]] = {}
+
+    async def command_path(probe: Paper) -> list[str]:
+        return [c.paper.id for c in (await bot.similar(CHANNEL, probe.id, limit=5)).cards]
+
+    async def vector_only(probe: Paper) -> list[str]:
+        vector = vectors.vector_of(probe.id)
+        assert vector is not None
+        return [i for i, _ in vectors.nearest(vector, 6, exclude=frozenset({probe.id}))]
+
+    async def key_terms_bm25(probe: Paper) -> list[str]:
+        query = ParsedQuery(groups=(tuple(Word(term) for term in key_terms(probe)),))
+        page = bot.index.search(query, limit=6, snippets=False)
+        return [h.paper_id for h in page.hits]
+
+    async def tfidf_cosine(probe: Paper) -> list[str]:
+        scores = (tfidf @ tfidf[row[probe.id]].T).toarray().ravel()
+        return [papers[n].id for n in np.argsort(-scores)[:6]]
+
+    async def exemplar_svm(probe: Paper) -> list[str]:
+        labels = np.zeros(len(papers))
+        labels[row[probe.id]] = 1
+        model = LinearSVC(C=0.1, class_weight="balanced", max_iter=10_000, tol=1e-5)
+        scores = model.fit(tfidf, labels).decision_function(tfidf)
+        return [papers[n].id for n in np.argsort(-scores)[:6]]
+
+    methods = {
+        "command path (vectors + key-term BM25, z-scores)": command_path,
+        "vectors alone": vector_only,
+        "key-term BM25 alone (no-vector fallback)": key_terms_bm25,
+        "TF-IDF cosine": tfidf_cosine,
+        "exemplar SVM on TF-IDF": exemplar_svm,
+    }
+    print(f"\nMore like this: precision@5, same arXiv archive ({len(probes)} papers)")
+    for name, method in methods.items():
+        scores = [precision(p, await method(p)) for p in probes]
+        print(f"  {name:<42} {statistics.mean(scores):.3f}")
+
+
+# -- team picks -----------------------------------------------------------------------------
+
+
+def picks_quality(papers: list[Paper], vectors: VectorIndex) -> None:
+    dated = [p for p in papers if not p.id.startswith("cvlg-")]
+    print(
+        f"\nTeam picks: precision@5 among 500 candidates, 8 upvotes in one field "
+        f"(primary category's archive; mean of {TEAMS_PER_FIELD} teams per field)"
+    )
+    methods = {"TF-IDF SVM": None, "TF-IDF + vector SVMs": vectors}
+    rows: dict[str, list[float]] = {"base rate": [], **{name: [] for name in methods}}
+    for field_name in PICK_FIELDS:
+        cells: dict[str, list[float]] = {name: [] for name in rows}
+        for team in range(TEAMS_PER_FIELD):
+            rng = random.Random(f"{field_name}{team}")
+            liked = rng.sample([p for p in dated if archive(p) == field_name], 8)
+            candidates = rng.sample([p for p in dated if p not in liked], 500)
+            cells["base rate"].append(sum(archive(p) == field_name for p in candidates) / 500)
+            for name, vecs in methods.items():
+                taste = fit_taste(liked, candidates, vecs)
+                assert taste is not None
+                top = sorted(candidates, key=lambda p: -taste.scores[p.id])[:5]
+                cells[name].append(sum(archive(p) == field_name for p in top) / 5)
+        for name, values in cells.items():
+            rows[name].append(statistics.mean(values))
+    print("  " + " ".join(f"{f:>9}" for f in ("method".ljust(22), *PICK_FIELDS, "mean")))
+    for name, values in rows.items():
+        line = " ".join(f"{v:>9.2f}" for v in values)
+        print(f"  {name:<22} {line} {statistics.mean(values):>9.2f}")
+    for liked_count, pool in ((100, 500), (500, 2000)):
+        rng = random.Random(liked_count)
+        liked = rng.sample(dated, liked_count)
+        candidates = rng.sample([p for p in dated if p not in liked], min(pool, 1400))
+        started = time.perf_counter()
+        fit_taste(liked, candidates, vectors)
+        took = (time.perf_counter() - started) * 1000
+        print(f"  refit, {liked_count} upvoted papers, {len(candidates)} candidates: {took:.0f} ms")
+    print("  (a team's model learns from its 500 most recent upvoted papers, so 1k or 10k votes")
+    print("   cost the same as 500)")
+
+
+# -- cost -----------------------------------------------------------------------------------
+
+
+async def ingest_cost(
+    papers: list[Paper], embedder: Embedder, folder: Path
+) -> tuple[Store, SearchIndex, VectorIndex]:
+    store = await Store.open(folder / "bench.db")
+    index = SearchIndex.open(folder / "bench.index")
+    started = time.perf_counter()
+    await ingest_papers(store, index, papers, now=START)
+    lexical = time.perf_counter() - started
+    vectors = VectorIndex.open(folder / "bench.index.vectors", embedder)
+    started = time.perf_counter()
+    await vectors.catch_up(store)
+    embedded = time.perf_counter() - started
+    n = len(papers)
+    print(f"\nIngest of {n} real papers ({embedder.name}, {embedder.dim} dimensions)")
+    print(f"  store + Tantivy: {n / lexical:,.0f} papers/s")
+    print(f"  vectors (background catch-up): {n / embedded:,.0f} papers/s")
+    print(f"  both, one after the other: {n / (lexical + embedded):,.0f} papers/s")
+    return store, index, vectors
+
+
+def vector_cost(dim: int, skip_scale: bool) -> None:
+    print(f"\nVector memory and exact cosine query time ({dim} dimensions, float32 in memory)")
+    print(f"  memory per 100k papers: {100_000 * dim * 4 / 2**20:.0f} MiB in RAM, "
+          f"{100_000 * dim * 2 / 2**20:.0f} MiB on disk (float16)")  # fmt: skip
+    sizes = (100_000,) if skip_scale else (100_000, 1_000_000)
+    rng = np.random.default_rng(0)
+    for size in sizes:
+        matrix = rng.standard_normal((size, dim), dtype=np.float32)
+        query = rng.standard_normal(dim, dtype=np.float32)
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            scores = matrix @ query
+            top = np.argpartition(-scores, 100)[:100]
+            top[np.argsort(-scores[top])]
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        print(f"  {size:>9,} papers: p50 {times[7]:.1f} ms, p95 {times[13]:.1f} ms")
+        del matrix
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    corpus = Path(args.corpus)
+    if not (corpus / "arxiv-2007-04.csv").exists():
+        print(f"corpus not found at {corpus}; skipping the relevance benchmark")
+        return
+    embedder = load_embedder(args.embeddings)
+    if embedder is None:
+        print("no embedding model could be loaded; nothing to measure")
+        return
+    papers = load_corpus(corpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        store, index, vectors = await ingest_cost(papers, embedder, Path(tmp))
+        try:
+            bot = Paperboy(store, index, vectors=vectors)
+            await search_quality(bot, index, vectors, papers)
+            await similar_quality(bot, papers, vectors)
+            picks_quality(papers, vectors)
+        finally:
+            await store.close()
+    vector_cost(embedder.dim, args.skip_scale)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
+    parser.add_argument("--embeddings", default=None, help="as PAPERBOY_EMBEDDINGS")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the 1M-vector timing")
+    args = parser.parse_args(argv)
+    asyncio.run(main_async(args))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""Paper vectors for semantic search, following the store's change sequence like the Tantivy index.
+
+Vectors are derived data: they live in a folder beside the Tantivy index (``<index>.vectors``)
+and can always be recomputed from the store. Each catch-up page is embedded in batches off the
+event loop and written as one chunk file (``chunk-<first seq>-<last seq>.npy`` + ``.ids``) before
+the state file records the sequence, so an interrupted catch-up resumes where it stopped and two
+processes never write the same file. Search is exact cosine over a float32 matrix in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.embeddings import Embedder, Vectors, paper_text
+from bot.models import Paper
+from bot.search import PaperSource
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1
+# Papers embedded per chunk file: about a second of work for a static model on two cores.
+PAGE = 1000
+# More chunk files than this are merged into one (see _compact).
+MAX_CHUNKS = 64
+RELOAD_INTERVAL = 1.0
+# Above this many papers, nearest() first ranks by the vectors' leading PREFIX_DIMS dimensions
+# (WordLlama is trained so that a prefix is itself an embedding), then rescores the best
+# PREFIX_WIDEN x limit exactly: a quarter of the multiply at 1M papers.
+PREFIX_FROM = 200_000
+PREFIX_DIMS = 64
+PREFIX_WIDEN = 10
+PREFIX_CANDIDATES = 1000  # at least this many rescored: 0.99 of the exact top 100 (3,000 papers)
+
+Scores = npt.NDArray[np.float32]
+
+
+class VectorIndex:
+    """Vectors of papers by id, on disk (``path``) or in memory (``path=None``)."""
+
+    def __init__(self, path: Path | None, embedder: Embedder) -> None:
+        self._path = path
+        self._embedder = embedder
+        self._ids: list[str] = []
+        self._row: dict[str, int] = {}
+        self._blocks: list[Vectors] = []
+        self._live: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._seq = 0
+        self._loaded_state: tuple[int, float] | None = None
+        self._checked_at = 0.0
+        self._lock = threading.RLock()
+        self._prefix: tuple[Vectors, Vectors] | None = None  # (matrix, its unit-length prefix)
+        self._catching_up = asyncio.Lock()
+        if path is not None:
+            self._open_directory(path)
+
+    @classmethod
+    def open(cls, path: Path | None, embedder: Embedder) -> VectorIndex:
+        return cls(path, embedder)
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def __len__(self) -> int:
+        self._refresh()
+        return len(self._row)
+
+    def applied_seq(self) -> int:
+        self._refresh()
+        return self._seq
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._matrix.nbytes)
+
+    @property
+    def _matrix(self) -> Vectors:
+        blocks = self._blocks
+        if len(blocks) != 1:
+            joined = np.vstack(blocks) if blocks else np.zeros((0, self._embedder.dim), np.float32)
+            with self._lock:
+                if self._blocks is blocks:
+                    self._blocks = [joined]
+            return joined
+        return blocks[0]
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def catch_up(self, store: PaperSource) -> int:
+        """Embed what changed in the store since the last catch-up. Returns papers embedded."""
+        done, limit = 0, PAGE
+        async with self._catching_up:
+            while rows := await store.papers_changed_after(self.applied_seq(), limit=limit):
+                page = _whole_changes(rows, limit)
+                if not page:
+                    limit *= 2  # one change touched more papers than a page holds: read it whole
+                    continue
+                await asyncio.to_thread(self._add_page, page)
+                done, limit = done + len(page), PAGE
+        return done
+
+    async def rebuild(self, store: PaperSource) -> int:
+        """Drop every vector and embed the whole store again."""
+        async with self._catching_up:
+            with self._lock:
+                self._reset()
+                if self._path is not None:
+                    _start_afresh(self._path)
+                    self._write_state()
+        return await self.catch_up(store)
+
+    def _add_page(self, page: Sequence[tuple[int, Paper]]) -> None:
+        papers = [paper for _, paper in page]
+        vectors = self._embedder.embed([paper_text(p.title, p.abstract) for p in papers])
+        ids = [paper.id for paper in papers]
+        first, last = page[0][0], page[-1][0]
+        with self._lock:
+            if self._path is not None:
+                self._write_chunk(f"chunk-{first:012d}-{last:012d}", ids, vectors)
+            self._append(ids, vectors)
+            self._seq = max(self._seq, last)
+            if self._path is not None:
+                self._write_state()
+                if len(list(self._path.glob("chunk-*.npy"))) > MAX_CHUNKS:
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite the live vectors as one chunk: upvote updates re-embed papers, leaving dead
+        rows and many small files behind."""
+        assert self._path is not None
+        old = sorted(self._path.glob("chunk-*"))
+        live = np.flatnonzero(self._live)
+        ids = [self._ids[row] for row in live]
+        matrix = self._matrix[live]
+        self._write_chunk(f"chunk-{0:012d}-{self._seq:012d}", ids, matrix)
+        for chunk in old:
+            if not chunk.name.startswith(f"chunk-{0:012d}-{self._seq:012d}"):
+                chunk.unlink(missing_ok=True)
+        self._reset_rows()
+        self._append(ids, matrix)
+
+    def _append(self, ids: Sequence[str], vectors: Vectors) -> None:
+        start = len(self._ids)
+        for paper_id in ids:
+            old = self._row.get(paper_id)
+            if old is not None:
+                self._live[old] = False  # an updated paper: its newest vector wins
+        # Blocks are joined on the next search, so a long catch-up does not copy N² rows.
+        self._blocks.append(vectors.astype(np.float32, copy=False))
+        self._live = np.concatenate([self._live, np.ones(len(ids), dtype=bool)])
+        self._ids.extend(ids)
+        self._row.update({paper_id: start + n for n, paper_id in enumerate(ids)})
+
+    def _reset(self) -> None:
+        self._reset_rows()
+        self._seq = 0
+
+    def _reset_rows(self) -> None:
+        self._ids, self._row = [], {}
+        self._blocks = []
+        self._live = np.zeros(0, dtype=bool)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def vector_of(self, paper_id: str) -> Vectors | None:
+        self._refresh()
+        row = self._row.get(paper_id)
+        return None if row is None else self._matrix[row]
+
+    def has(self, paper_id: str) -> bool:
+        self._refresh()
+        return paper_id in self._row
+
+    def nearest_to_text(self, text: str, limit: int) -> list[tuple[str, float]]:
+        return self.nearest(self._embedder.embed([text])[0], limit)
+
+    def nearest(
+        self, vector: Vectors, limit: int, exclude: frozenset[str] = frozenset()
+    ) -> list[tuple[str, float]]:
+        """The ``limit`` papers with the highest cosine to ``vector``, best first."""
+        self._refresh()
+        with self._lock:
+            matrix, live, ids = self._matrix, self._live, self._ids
+        if limit < 1 or not len(ids):
+            return []
+        vector = vector.astype(np.float32, copy=False)
+        wanted = min(limit + len(exclude), len(ids))
+        if len(ids) >= PREFIX_FROM and matrix.shape[1] > PREFIX_DIMS:
+            return self._nearest_by_prefix(matrix, live, ids, vector, wanted, limit, exclude)
+        scores = np.where(live, matrix @ vector, -np.inf)
+        top = np.argpartition(-scores, wanted - 1)[:wanted]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        found = [
+            (ids[row], float(scores[row]))
+            for row in top
+            if np.isfinite(scores[row]) and ids[row] not in exclude
+        ]
+        return found[:limit]
+
+    def _nearest_by_prefix(
+        self,
+        matrix: Vectors,
+        live: npt.NDArray[np.bool_],
+        ids: Sequence[str],
+        vector: Vectors,
+        wanted: int,
+        limit: int,
+        exclude: frozenset[str],
+    ) -> list[tuple[str, float]]:
+        prefix = self._prefix_of(matrix)
+        head = vector[:PREFIX_DIMS]
+        rough = np.where(live, prefix @ (head / (np.linalg.norm(head) or 1.0)), -np.inf)
+        widened = min(max(wanted * PREFIX_WIDEN, PREFIX_CANDIDATES), len(ids))
+        candidates = np.argpartition(-rough, widened - 1)[:widened]
+        exact = np.where(live[candidates], matrix[candidates] @ vector, -np.inf)
+        order = np.argsort(-exact, kind="stable")[:wanted]
+        found = [
+            (ids[candidates[n]], float(exact[n]))
+            for n in order
+            if np.isfinite(exact[n]) and ids[candidates[n]] not in exclude
+        ]
+        return found[:limit]
+
+    def _prefix_of(self, matrix: Vectors) -> Vectors:
+        cached = self._prefix
+        if cached is not None and cached[0] is matrix:
+            return cached[1]
+        prefix = np.ascontiguousarray(matrix[:, :PREFIX_DIMS])
+        norms = np.linalg.norm(prefix, axis=1, keepdims=True)
+        prefix /= np.where(norms > 0, norms, 1.0)
+        self._prefix = (matrix, prefix)
+        return prefix
+
+    def scores_for(self, vector: Vectors, paper_ids: Sequence[str]) -> dict[str, float]:
+        """Cosine of ``vector`` with each of ``paper_ids`` that has a vector."""
+        self._refresh()
+        rows = [(pid, self._row[pid]) for pid in paper_ids if pid in self._row]
+        if not rows:
+            return {}
+        values = self._matrix[[row for _, row in rows]] @ vector
+        return {pid: float(value) for (pid, _), value in zip(rows, values, strict=True)}
+
+    def matrix_for(self, paper_ids: Sequence[str]) -> tuple[list[str], Vectors]:
+        """The vectors of those ``paper_ids`` that have one, and their ids in the same order."""
+        self._refresh()
+        found = [pid for pid in paper_ids if pid in self._row]
+        return found, self._matrix[[self._row[pid] for pid in found]]
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _open_directory(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        state = _read_state(path)
+        if state and (
+            state.get("model") != self._embedder.name or state.get("format") != FORMAT_VERSION
+        ):
+            log.info("vectors at %s are from another model; computing them afresh", path)
+            _start_afresh(path)
+            state = {}
+        if not state:
+            self._write_state()
+        self._load()
+
+    def _refresh(self) -> None:
+        """Pick up chunks another process (a CLI ingest) wrote, at most once a second."""
+        if self._path is None or time.monotonic() - self._checked_at < RELOAD_INTERVAL:
+            return
+        self._checked_at = time.monotonic()
+        if self._state_stamp() != self._loaded_state:
+            with self._lock:
+                self._load()
+
+    def _state_stamp(self) -> tuple[int, float] | None:
+        assert self._path is not None
+        try:
+            stat = (self._path / STATE_FILE).stat()
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime
+
+    def _load(self) -> None:
+        assert self._path is not None
+        for _ in range(3):
+            try:
+                self._load_chunks(self._path)
+                return
+            except FileNotFoundError:
+                continue  # another process merged the chunks just now: read the new set
+            except (OSError, ValueError) as error:
+                log.warning("vectors at %s unreadable (%s); computing them afresh", self._path,
+                            error)  # fmt: skip
+                break
+        _start_afresh(self._path)
+        self._reset()
+        self._write_state()
+
+    def _load_chunks(self, path: Path) -> None:
+        self._loaded_state = self._state_stamp()
+        self._checked_at = time.monotonic()
+        seq = int(_read_state(path).get("last_seq", 0))
+        self._reset()
+        for chunk in sorted(path.glob("chunk-*.npy")):
+            if int(chunk.stem.rsplit("-", 1)[1]) > seq:
+                continue  # written by a catch-up that did not finish; it will be redone
+            ids = json.loads(chunk.with_suffix(".ids").read_text("utf-8"))
+            self._append(ids, np.load(chunk).astype(np.float32))
+        self._seq = seq
+
+    def _write_chunk(self, stem: str, ids: Sequence[str], vectors: Vectors) -> None:
+        assert self._path is not None
+        # Stored as float16: half the disk, and the cosine ranking does not change measurably.
+        with _temp_then_rename(self._path / f"{stem}.npy") as temp, temp.open("wb") as out:
+            np.save(out, vectors.astype(np.float16))
+        with _temp_then_rename(self._path / f"{stem}.ids") as temp:
+            temp.write_text(json.dumps(list(ids)), "utf-8")
+
+    def _write_state(self) -> None:
+        assert self._path is not None
+        seq = max(self._seq, int(_read_state(self._path).get("last_seq", 0)))
+        state = {"format": FORMAT_VERSION, "model": self._embedder.name, "last_seq": seq}
+        with _temp_then_rename(self._path / STATE_FILE) as temp:
+            temp.write_text(json.dumps(state), "utf-8")
+        self._loaded_state = self._state_stamp()
+
+
+def vectors_path(index_path: Path) -> Path:
+    """Where vectors live: beside the Tantivy index directory."""
+    return index_path.with_name(index_path.name + ".vectors")
+
+
+@contextlib.contextmanager
+def _temp_then_rename(target: Path) -> Iterator[Path]:
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+    yield temp
+    temp.replace(target)
+
+
+def _read_state(path: Path) -> dict[str, int | str]:
+    try:
+        data = json.loads((path / STATE_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, int | str)}
+
+
+def _start_afresh(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+
+
+def _whole_changes(rows: list[tuple[int, Paper]], limit: int) -> list[tuple[int, Paper]]:
+    """The rows whose change is complete in this page: a full page may cut the last one."""
+    if len(rows) < limit:
+        return rows
+    last = rows[-1][0]
+    return [row for row in rows if row[0] != last]

@@ -1,0 +1,394 @@
+"""Search that understands the question, "more like this", and picks that learn the team.
+
+The embedding model is the real one Paperboy ships (WordLlama's l2_supercat, inside its wheel),
+or a tiny model2vec model the test writes to disk: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapters.console import render
+from bot import vectors as vectors_module
+from bot.app import open_app
+from bot.commands import Paperboy
+from bot.config import Settings
+from bot.digests import next_daily_digest, weekly_digest
+from bot.embeddings import Embedder, load_embedder
+from bot.ingest import ingest_papers
+from bot.models import ChannelRef, Paper
+from bot.replies import Command, PaperList
+from bot.search import SearchIndex
+from bot.sources.sample import load_sample
+from bot.storage import Store
+from bot.vectors import VectorIndex
+from tests.papers import NOW
+
+TEAM = ChannelRef("slack", "T1", "C-astro")
+OTHER_TEAM = ChannelRef("slack", "T2", "C-other")
+
+# Papers of one field the sample (machine learning) does not cover. Written for these tests.
+_GALAXIES = [
+    ("Dust attenuation curves of star-forming galaxies at cosmic noon",
+     "We measure dust attenuation curves of 300 star-forming galaxies at redshift two to three "
+     "with deep near-infrared spectroscopy and find steeper curves in low-mass galaxies."),
+    ("A census of ultra-diffuse galaxies in the Coma cluster",
+     "Deep imaging of the Coma cluster reveals 800 ultra-diffuse galaxies; their stellar masses, "
+     "sizes and globular cluster counts point to dark matter halos of dwarf galaxies."),
+    ("Stellar feedback and the quenching of dwarf galaxies",
+     "Hydrodynamical simulations of dwarf galaxies show that supernova feedback drives gas out "
+     "of shallow potential wells and quenches star formation after reionization."),
+    ("Resolved star formation histories of nearby spiral galaxies",
+     "Using resolved stellar populations from Hubble imaging we reconstruct the star formation "
+     "histories of twelve nearby spiral galaxies and find inside-out disk growth."),
+    ("Gas accretion onto Milky Way-mass galaxies in cosmological simulations",
+     "We trace cold gas accretion onto Milky Way-mass halos in zoom-in cosmological simulations "
+     "and quantify how filaments feed the galactic disk and its star formation."),
+    ("The stellar mass function of galaxies at redshift four from JWST imaging",
+     "JWST near-infrared imaging of deep fields yields the galaxy stellar mass function at "
+     "redshift four, with more massive galaxies than most galaxy formation models predict."),
+    ("Metallicity gradients in interacting galaxy pairs",
+     "Integral field spectroscopy of 150 interacting galaxy pairs shows flattened gas-phase "
+     "metallicity gradients, as inflows of metal-poor gas dilute galactic centres."),
+    ("A radio continuum survey of star formation in galaxy groups",
+     "A radio continuum survey of 90 galaxy groups measures obscured star formation rates and "
+     "finds suppressed star formation in group galaxies compared with the field."),
+]  # fmt: skip
+
+
+@functools.cache
+def shipped_model() -> Embedder:
+    embedder = load_embedder(None)
+    assert embedder is not None, "the WordLlama model ships in its wheel and must load offline"
+    return embedder
+
+
+def galaxies(now: datetime) -> list[Paper]:
+    """Three papers from four days ago (the team's upvotes), five from today."""
+    return [
+        Paper(
+            id=f"0001.0100{n}",
+            title=title,
+            abstract=abstract,
+            authors=("A. Astronomer",),
+            published=now - (timedelta(days=4) if n < 3 else timedelta(hours=3 + n)),
+            categories=("astro-ph.GA",),
+        )
+        for n, (title, abstract) in enumerate(_GALAXIES)
+    ]
+
+
+@pytest.fixture
+async def semantic(store: Store, index: SearchIndex) -> Paperboy:
+    """The bundled sample plus a few astronomy papers, with vectors from the shipped model."""
+    older, newer = galaxies(NOW)[:3], galaxies(NOW)[3:]
+    await ingest_papers(store, index, older, now=NOW - timedelta(days=4))
+    await ingest_papers(store, index, [*load_sample(NOW), *newer], now=NOW)
+    vectors = VectorIndex.open(None, shipped_model())
+    await vectors.catch_up(store)
+    return Paperboy(store, index, clock=lambda: NOW, vectors=vectors)
+
+
+async def ask(bot: Paperboy, text: str, channel: ChannelRef = TEAM, user: str = "U1") -> str:
+    return render(await bot.handle(Command(channel=channel, user=user, text=text)))
+
+
+def titles(reply: object) -> list[str]:
+    assert isinstance(reply, PaperList), reply
+    return [card.paper.title for card in reply.cards]
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "wanted", "words_alone_find_it"),
+    [
+        ("how well do sentence vectors work across many languages", "MMTEB", False),
+        ("keeping a chatbot consistent after its model is upgraded", "MUSCLE", False),
+        ("a benchmark for models that read very long documents", "Long-Context Retrieval", True),
+    ],
+)
+async def test_a_question_in_plain_words_finds_its_paper(
+    semantic: Paperboy,
+    store: Store,
+    index: SearchIndex,
+    question: str,
+    wanted: str,
+    words_alone_find_it: bool,
+) -> None:
+    # Within the first ten (`paperboy search` prints ten; chat shows five, then "Showing 5 of …").
+    found = titles(await semantic.search(TEAM, question, limit=10))
+    assert any(wanted in title for title in found), found
+    # Forgiving word search finds some on its own; for the others the meaning is what gets there.
+    lexical = titles(await Paperboy(store, index).search(TEAM, question, limit=5))
+    assert any(wanted in title for title in lexical) == words_alone_find_it, lexical
+
+
+async def test_exact_title_still_ranks_its_paper_first(semantic: Paperboy) -> None:
+    title = "CLIP with Quality Captions: A Strong Pretraining for Vision Tasks"
+    assert titles(await semantic.search(TEAM, title, limit=5))[0] == title
+
+
+async def test_the_no_paper_has_all_words_line_stays_true_with_vectors(
+    semantic: Paperboy,
+) -> None:
+    question = await semantic.search(
+        TEAM, "how well do sentence vectors work across many languages", limit=10
+    )
+    assert question.title == (
+        "No paper has all of: well, sentence, vectors, work, across, many, languages; "
+        "closest matches:"
+    )
+    keywords = await semantic.search(TEAM, "sentence embeddings", limit=10)
+    assert keywords.title.startswith("Results for")
+    assert "Sentence Embeddings" in keywords.cards[0].paper.title  # every word, ranked first
+
+
+async def test_fused_results_show_the_matched_words(semantic: Paperboy) -> None:
+    result = await semantic.search(TEAM, "sentence embeddings", limit=5)
+    first = result.cards[0].excerpt
+    bold = {first.text[start:end].lower() for start, end in first.spans}
+    assert bold & {"sentence", "embeddings"}, first
+
+
+async def test_vector_matches_still_obey_phrases_exclusions_and_dates(semantic: Paperboy) -> None:
+    result = await semantic.search(TEAM, '"long context" how do models cope -benchmark', limit=10)
+    assert isinstance(result, PaperList) and result.cards
+    for card in result.cards:
+        text = f"{card.paper.title} {card.paper.abstract}".lower().replace("-", " ")
+        assert "long context" in text
+        assert "benchmark" not in text
+    later = NOW - timedelta(hours=20)
+    dated = await semantic.search(TEAM, f"galaxies and stars since:{later:%Y-%m-%d}", limit=10)
+    assert dated.cards
+    assert all(card.paper.published.date() >= later.date() for card in dated.cards)
+
+
+# -- more like this -------------------------------------------------------------------------
+
+
+async def test_similar_returns_papers_of_the_same_field(semantic: Paperboy) -> None:
+    answer = await ask(semantic, "/papers similar 0001.01003")
+    assert "More like “Resolved star formation histories" in answer
+    similar = titles(await semantic.similar(TEAM, "0001.01003", limit=5))
+    astronomy = {title for title, _ in _GALAXIES}
+    assert sum(title in astronomy for title in similar) >= 4, similar
+    assert "Resolved star formation histories of nearby spiral galaxies" not in similar
+
+
+async def test_similar_without_a_vector_yet_uses_the_papers_words(
+    store: Store, index: SearchIndex
+) -> None:
+    await ingest_papers(store, index, [*load_sample(NOW), *galaxies(NOW)], now=NOW)
+    lexical_only = Paperboy(store, index, clock=lambda: NOW)
+    similar = titles(await lexical_only.similar(TEAM, "0001.01003", limit=3))
+    assert all(title in {t for t, _ in _GALAXIES} for title in similar), similar
+
+
+async def test_similar_to_an_unknown_paper_says_so(semantic: Paperboy) -> None:
+    assert "Unknown paper `sample-999`" in await ask(semantic, "/papers similar sample-999")
+    assert "is not a paper id or link" in await ask(semantic, "/papers similar what")
+
+
+# -- team picks -----------------------------------------------------------------------------
+
+
+async def _vote(bot: Paperboy, channel: ChannelRef, *paper_ids: str) -> None:
+    for n, paper_id in enumerate(paper_ids):
+        await ask(bot, f"/papers vote {paper_id}", channel=channel, user=f"U{n}")
+
+
+async def test_a_team_that_upvoted_a_field_gets_picks_from_it(semantic: Paperboy) -> None:
+    await _vote(semantic, TEAM, "0001.01000", "0001.01001", "0001.01002")
+    digest = await next_daily_digest(semantic.store, TEAM, NOW, semantic.vectors)
+    picked = titles(digest.reply)
+    new_astronomy = {title for title, _ in _GALAXIES[3:]}
+    assert sum(title in new_astronomy for title in picked) >= 4, picked
+    assert digest.reply.title == "Today's picks for your team"
+    reasons = [card.reason for card in digest.reply.cards if card.paper.title in new_astronomy]
+    upvoted = {title for title, _ in _GALAXIES[:3]}
+    assert all(
+        re.fullmatch(r'Close to "(.+)", which your team upvoted', reason or "")
+        for reason in reasons
+    ), reasons
+    assert all(re.search(r'"(.+)"', r or "").group(1) in upvoted for r in reasons)  # type: ignore[union-attr]
+    # Another team's taste is its own: it still gets trending papers.
+    other = titles((await next_daily_digest(semantic.store, OTHER_TEAM, NOW)).reply)
+    assert not set(other) & new_astronomy
+
+
+async def test_trending_alone_until_a_team_has_three_upvotes(semantic: Paperboy) -> None:
+    before = await next_daily_digest(semantic.store, TEAM, NOW, semantic.vectors)
+    await _vote(semantic, TEAM, "0001.01000", "0001.01001")
+    two = await next_daily_digest(semantic.store, TEAM, NOW, semantic.vectors)
+    assert titles(two.reply) == titles(before.reply)
+    assert two.reply.title == "Today's trending papers"
+
+
+async def test_a_channel_with_topics_keeps_its_topics(semantic: Paperboy) -> None:
+    await _vote(semantic, TEAM, "0001.01000", "0001.01001", "0001.01002")
+    await ask(semantic, "/papers subscribe retrieval")
+    picked = (await next_daily_digest(semantic.store, TEAM, NOW, semantic.vectors)).reply
+    assert isinstance(picked, PaperList) and picked.cards
+    assert all(card.reason == "Matches your topic `retrieval`" for card in picked.cards)
+
+
+async def test_weekly_digest_suggests_what_the_team_may_have_missed(semantic: Paperboy) -> None:
+    await _vote(semantic, TEAM, "0001.01000", "0001.01001", "0001.01002")
+    digest = await weekly_digest(semantic.store, TEAM, NOW, vectors=semantic.vectors)
+    assert isinstance(digest.reply, PaperList)
+    missed = [c for c in digest.reply.cards if (c.reason or "").startswith("You may have missed")]
+    assert len(missed) == 3
+    assert all(card.paper.title in {t for t, _ in _GALAXIES[3:]} for card in missed)
+
+
+# -- the vector index -----------------------------------------------------------------------
+
+
+async def test_a_large_index_ranks_by_a_prefix_then_rescores_exactly(
+    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = semantic.vectors
+    assert vectors is not None
+    probes = [pid for pid, _ in vectors.nearest(vectors.embedder.embed(["galaxies"])[0], 8)]
+    own = {pid: vectors.vector_of(pid) for pid in probes}
+    exact = {pid: vectors.nearest(vector, 5) for pid, vector in own.items() if vector is not None}
+
+    # What a million papers would do, on the sample: rank by 64 dimensions, rescore the best 20.
+    monkeypatch.setattr(vectors_module, "PREFIX_FROM", 0)
+    monkeypatch.setattr(vectors_module, "PREFIX_CANDIDATES", 20)
+    for pid, expected in exact.items():
+        vector = own[pid]
+        assert vector is not None
+        found = vectors.nearest(vector, 5)
+        assert found[0][0] == pid  # a paper is its own nearest neighbour
+        assert found[0][1] == pytest.approx(1.0, abs=1e-3)  # scores are exact cosines
+        assert len({i for i, _ in found} & {i for i, _ in expected}) >= 4
+
+
+async def test_vectors_resume_from_disk_and_follow_updates(store: Store, tmp_path: Path) -> None:
+    index = SearchIndex.open(None)
+    await ingest_papers(store, index, galaxies(NOW), now=NOW)
+    path = tmp_path / "paperboy.index.vectors"
+    first = VectorIndex.open(path, shipped_model())
+    assert await first.catch_up(store) == len(_GALAXIES)
+    before = first.vector_of("0001.01003")
+    assert before is not None
+
+    reopened = VectorIndex.open(path, shipped_model())
+    assert len(reopened) == len(_GALAXIES)
+    assert await reopened.catch_up(store) == 0  # nothing new: nothing embedded again
+
+    changed = dataclasses.replace(
+        galaxies(NOW)[3], title="Quantum error correction with qubits", version=2
+    )
+    await ingest_papers(store, index, [changed], now=NOW)
+    assert await reopened.catch_up(store) == 1
+    assert len(reopened) == len(_GALAXIES)
+    after = reopened.vector_of("0001.01003")
+    assert after is not None and float(np.dot(before, after)) < 0.95
+    assert await reopened.rebuild(store) == len(_GALAXIES)
+
+
+async def test_many_small_catch_ups_are_merged_into_one_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.vectors.MAX_CHUNKS", 2)
+    index = SearchIndex.open(None)
+    path = tmp_path / "vectors"
+    vectors = VectorIndex.open(path, shipped_model())
+    for paper in galaxies(NOW):
+        await ingest_papers(store, index, [paper], now=NOW)
+        await vectors.catch_up(store)
+    assert len(list(path.glob("chunk-*.npy"))) <= 2
+    reopened = VectorIndex.open(path, shipped_model())
+    assert len(reopened) == len(_GALAXIES) and reopened.applied_seq() == vectors.applied_seq()
+    wanted = vectors.vector_of("0001.01004")
+    assert wanted is not None
+    assert reopened.nearest(wanted, 1)[0][0] == "0001.01004"
+
+
+# -- choosing the model ---------------------------------------------------------------------
+
+
+def _tiny_model2vec(folder: Path) -> None:
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words = ["[UNK]", "[PAD]", "galaxy", "galaxies", "stars", "quantum", "qubits", "error"]
+    tokenizer = Tokenizer(WordLevel({w: n for n, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = Whitespace()
+    tokenizer.normalizer = Lowercase()
+    astronomy, physics = [1.0, 0.1, 0.0], [0.0, 1.0, 0.1]
+    table = [[0, 0, 0], [0, 0, 0], astronomy, astronomy, astronomy, physics, physics, physics]
+    model = StaticModel(vectors=np.array(table, dtype=np.float32), tokenizer=tokenizer)
+    model.save_pretrained(str(folder))
+
+
+def test_a_model2vec_folder_is_loaded_from_disk(tmp_path: Path) -> None:
+    _tiny_model2vec(tmp_path / "tiny")
+    embedder = load_embedder(str(tmp_path / "tiny"))
+    assert embedder is not None and embedder.dim == 3
+    rows = embedder.embed(["Galaxies and stars", "galaxy", "quantum error qubits"])
+    assert float(rows[0] @ rows[1]) > 0.99 > float(rows[0] @ rows[2])
+
+
+async def test_status_says_search_is_lexical_when_the_model_folder_is_missing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(db_path=tmp_path / "p.db", embeddings=str(tmp_path / "no-such-model"))
+    with caplog.at_level(logging.WARNING):
+        async with open_app(settings) as app:
+            status = await ask(app.bot, "/papers status")
+            found = await app.bot.search(TEAM, "anything at all", limit=3)
+    assert "Search: words only" in status
+    assert isinstance(found, PaperList)
+    warnings = [r for r in caplog.records if r.name == "bot.embeddings"]
+    assert len(warnings) == 1 and "no-such-model" in warnings[0].getMessage()
+
+
+async def test_status_reports_vectors_with_the_shipped_model(tmp_path: Path) -> None:
+    async with open_app(Settings(db_path=tmp_path / "p.db")) as app:
+        await ingest_papers(app.store, app.index, galaxies(NOW), now=NOW)
+        app.bot.start_vector_catch_up()
+        await app.bot.wait_for_vectors(30)
+        status = await ask(app.bot, "/papers status")
+    assert "Search: words and meaning (wordllama-l2_supercat; 8 papers have vectors)" in status
+
+
+def test_cli_similar_prints_json_like_search(tmp_path: Path) -> None:
+    # Nothing listens on port 9: nothing can reach the internet.
+    offline = "http://127.0.0.1:9"
+    env = {"PATH": "/usr/bin:/bin", "PAPERBOY_DB": str(tmp_path / "p.db"),
+           "PAPERBOY_ARXIV_URL": offline, "PAPERBOY_HF_URL": offline}  # fmt: skip
+
+    def paperboy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "adapters", *args],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+
+    assert paperboy("ingest", "sample").returncode == 0
+    similar = paperboy("similar", "sample-010", "--json", "--limit", "3")
+    assert similar.returncode == 0, similar.stderr
+    rows = json.loads(similar.stdout)
+    search = json.loads(paperboy("search", "CLIP", "--json", "--limit", "1").stdout)
+    assert len(rows) == 3 and set(rows[0]) == set(search[0])
+    assert "sample-010" not in {row["id"] for row in rows}
+    unknown = paperboy("similar", "sample-999", "--json")
+    assert unknown.returncode == 1 and "Unknown paper" in unknown.stderr
