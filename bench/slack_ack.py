@@ -58,8 +58,9 @@ SERVERS = ("bare", "paperboy")
 # -- the bot side (child processes) ----------------------------------------------------------
 
 
-async def _serve_paperboy(workdir: Path, api_url: str) -> None:
+async def _serve_paperboy(workdir: Path, api_url: str, embeddings: str) -> None:
     from adapters.slack_app import build_slack_app, serve_http
+    from bot.app import open_vectors
     from bot.commands import Paperboy
     from bot.config import Secret, Settings
     from bot.search import SearchIndex
@@ -69,9 +70,12 @@ async def _serve_paperboy(workdir: Path, api_url: str) -> None:
     index = SearchIndex.open(workdir / "bench.index")
     settings = Settings(
         db_path=workdir / "bench.db", slack_bot_token=Secret("xoxb-bench"),
-        slack_signing_secret=Secret(SECRET), slack_api_url=api_url,
+        slack_signing_secret=Secret(SECRET), slack_api_url=api_url, embeddings=embeddings,
     )  # fmt: skip
-    app = build_slack_app(Paperboy(store, index), settings, store=store)
+    bot = Paperboy(store, index)
+    await open_vectors(bot, settings)
+    await bot.wait_for_vectors(None)  # time searches by words and meaning, not the catch-up
+    app = build_slack_app(bot, settings, store=store)
     server = await serve_http(app, "127.0.0.1", 0)
     print(f"PORT {server.port}", flush=True)
     try:
@@ -257,10 +261,13 @@ def _answered_later(ack_body: str) -> bool:
     return not ack_body.strip() or WORKING_TEXT in ack_body
 
 
-async def _start(kind: str, workdir: Path, api_url: str) -> tuple[asyncio.subprocess.Process, str]:
+async def _start(
+    kind: str, workdir: Path, api_url: str, embeddings: str
+) -> tuple[asyncio.subprocess.Process, str]:
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.slack_ack", "--serve", kind, "--workdir", str(workdir),
-        "--api-url", api_url, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        "--api-url", api_url, "--embeddings", embeddings,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert child.stdout is not None
@@ -298,7 +305,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         await _prepare(workdir, args.papers)
     fake = FakeSlackApi()
     await fake.start()
-    children = {kind: await _start(kind, workdir, fake.api_url) for kind in SERVERS}
+    children = {
+        kind: await _start(kind, workdir, fake.api_url, args.embeddings) for kind in SERVERS
+    }
     rng = random.Random(args.seed)
     loads: dict[str, tuple[list[str], int]] = {}
     if args.load in {"both", "sequential"}:
@@ -367,12 +376,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--embeddings",
+        default="off",
+        help="PAPERBOY_EMBEDDINGS for Paperboy: off (words only) or wordllama (words and meaning)",
+    )
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve == "paperboy":
-        asyncio.run(_serve_paperboy(args.workdir, args.api_url))
+        asyncio.run(_serve_paperboy(args.workdir, args.api_url, args.embeddings))
     elif args.serve == "bare":
         asyncio.run(_serve_bare(args.api_url))
     else:

@@ -26,6 +26,7 @@ from bot.vectors import VectorIndex
 
 # How many papers each ranker proposes before fusion.
 CANDIDATES = 100
+CONSTRAINED_CANDIDATES = 20  # vector-only papers checked against a query's filters
 # Reciprocal rank fusion: score = Σ weight / (RRF_K + rank). 60 is the usual constant. The weights
 # follow what the forgiving lexical pass says about the query: when some paper has every word it
 # reads like keywords and BM25 counts double; when none does it reads like a question and vectors
@@ -47,6 +48,9 @@ class Fusion:
     candidates: int = CANDIDATES
     # BM25's weight when no paper has every word (the query reads like a question, not keywords).
     forgiven_lexical_weight: float | None = FORGIVEN_LEXICAL_WEIGHT
+    # When every shown paper has every word, BM25 alone answers: on keyword queries it ranks as
+    # well as fusion or better (bench/relevance.py) and skips the vector pass, the larger cost.
+    keywords_alone: bool = True
 
 
 @dataclass
@@ -64,16 +68,19 @@ class HybridSearch:
         if vectors is None or not text or len(vectors) == 0:
             return await asyncio.to_thread(self.index.search, query, limit=limit)
         wide = max(self.fusion.candidates, limit)
-        lexical, nearest = await asyncio.gather(
-            asyncio.to_thread(self.index.search, query, limit=wide, snippets=False),
-            asyncio.to_thread(vectors.nearest_to_text, text, wide),
-        )
+        lexical = await asyncio.to_thread(self.index.search, query, limit=wide, snippets=False)
+        if self.fusion.keywords_alone and _all_words_fill(lexical, limit):
+            return await self._lexical_page(query, lexical, limit)
+        nearest = await asyncio.to_thread(vectors.nearest_to_text, text, wide)
         lexical_ids = {hit.paper_id for hit in lexical.hits}
         only_vector = [pid for pid, _ in nearest if pid not in lexical_ids]
         allowed = set(lexical_ids)
         if only_vector:
             if has_constraints(query):
-                records = await self.store.get_papers(only_vector)
+                # Checking a paper against phrases and exclusions reads and folds its text: only
+                # the nearest few can reach the page, so only they are checked.
+                checked = only_vector[: max(CONSTRAINED_CANDIDATES, 4 * limit)]
+                records = await self.store.get_papers(checked)
                 allowed.update(pid for pid, p in records.items() if satisfies(p, query))
             else:
                 allowed.update(only_vector)
@@ -92,6 +99,20 @@ class HybridSearch:
         # Vectors never add a paper with every word (the lexical pass saw all of those), so
         # whether "no paper has all of: …" holds is the lexical pass's to say.
         return replace(lexical, hits=hits, total=max(lexical.total, len(fused)))
+
+
+    async def _lexical_page(self, query: ParsedQuery, page: SearchPage, limit: int) -> SearchPage:
+        shown = page.hits[:limit]
+        ids = [hit.paper_id for hit in shown]
+        snippets = await asyncio.to_thread(self.index.snippets, query, ids)
+        hits = [replace(hit, snippet=snippets.get(hit.paper_id, hit.snippet)) for hit in shown]
+        return replace(page, hits=hits)
+
+
+def _all_words_fill(page: SearchPage, limit: int) -> bool:
+    """Every one of the first ``limit`` hits has every word of the query (a keyword search)."""
+    shown = page.hits[:limit]
+    return len(shown) == limit and all(hit.all_terms for hit in shown)
 
 
 def _fused_hit(
