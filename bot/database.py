@@ -15,6 +15,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,14 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Array:
+    """Values sent as one PostgreSQL array parameter (``unnest(?::text[])``), not as JSON: a
+    batch written by one statement instead of one statement per row. PostgreSQL only."""
+
+    items: Sequence[Any]
 
 
 class StorageError(RuntimeError):

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot import pgmigrate
-from bot.database import Params, Row, StorageError, Transaction
+from bot.database import Array, Params, Row, StorageError, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ def pg_value(value: Any) -> Any:
         return value.replace(microsecond=0)
     if isinstance(value, list | dict):
         return Jsonb(value)
+    if isinstance(value, Array):
+        return [pg_value(item) for item in value.items]
     return value
 
 
