@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot import pgmigrate
-from bot.database import Params, Row, StorageError, Transaction
+from bot.database import PLAIN_TYPES, Array, Params, Row, StorageError, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,19 @@ def _pg_sql(sql: str) -> str:
 def pg_value(value: Any) -> Any:
     """A Python value as the PostgreSQL driver sends it: JSON as jsonb; instants to the second,
     as SQLite keeps them, so both backends hand back the same records."""
+    if type(value) in PLAIN_TYPES:
+        return value
     if isinstance(value, datetime):
         return value.replace(microsecond=0)
     if isinstance(value, list | dict):
         return Jsonb(value)
+    if isinstance(value, Array):
+        return [pg_value(item) for item in value.items]
     return value
 
 
 def _pg_params(params: Params) -> tuple[Any, ...]:
-    return tuple(pg_value(value) for value in params)
+    return tuple([pg_value(value) for value in params])
 
 
 Connection = psycopg.AsyncConnection[Any]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.database import (
+    Array,
     Database,
     Row,
     StorageError,
@@ -481,6 +482,14 @@ class Store:
         """Queue digests that fell due, for any worker to claim; known ones are left as they are.
         Returns how many were new."""
         async with self.transaction() as tx:
+            if self.dialect == "postgresql":
+                return await tx.execute(
+                    "INSERT INTO digest_runs (channel_id, kind, period, status, claimed_at) "
+                    "SELECT channel_id, kind, period, 'due', ? "
+                    "FROM unnest(?::bigint[], ?::text[], ?::text[]) AS q(channel_id, kind, period) "
+                    "ON CONFLICT (channel_id, kind, period) DO NOTHING",
+                    (now, *_claim_arrays(claims)),
+                )
             return await tx.execute_many(
                 "INSERT INTO digest_runs (channel_id, kind, period, status, claimed_at) "
                 "VALUES (?, ?, ?, 'due', ?) ON CONFLICT (channel_id, kind, period) DO NOTHING",
@@ -550,6 +559,9 @@ class Store:
         """Mark claimed digests done (or skipped/failed) and record what they posted, all in one
         transaction: a batch is recorded whole or not at all."""
         if not outcomes:
+            return
+        if self.dialect == "postgresql":
+            await _finish_digests_pg(self._db, outcomes, now)
             return
         async with self.transaction() as tx:
             await tx.execute_many(
@@ -1249,3 +1261,35 @@ async def _existing_ids(db: Transaction, ids: list[str]) -> set[str]:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _claim_arrays(claims: Sequence[DigestClaim]) -> tuple[Array, Array, Array]:
+    return (
+        Array([c.channel_id for c in claims]),
+        Array([c.kind for c in claims]),
+        Array([c.period for c in claims]),
+    )
+
+
+async def _finish_digests_pg(
+    db: Database, outcomes: Sequence[DigestOutcome], now: datetime
+) -> None:
+    """:meth:`Store.finish_digests` on PostgreSQL: one statement (so one transaction and one
+    round trip) for the whole batch. A statement per row cost the client ~50 us each, 3 s of a
+    10,000-channel run; each round trip waits for an event loop busy planning digests."""
+    posted = [(o.claim, paper_id) for o in outcomes for paper_id in o.posted_ids]
+    await db.execute(
+        "WITH finished AS (UPDATE digest_runs d SET status = o.status, finished_at = ?, "
+        "detail = o.detail, lease_expires_at = NULL "
+        "FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[]) "
+        "AS o(channel_id, kind, period, status, detail) "
+        "WHERE d.channel_id = o.channel_id AND d.kind = o.kind AND d.period = o.period) "
+        "INSERT INTO posts (channel_id, paper_id, kind, posted_at) "
+        "SELECT channel_id, paper_id, kind, ? "
+        "FROM unnest(?::bigint[], ?::text[], ?::text[]) AS p(channel_id, paper_id, kind) "
+        "ON CONFLICT (channel_id, kind, paper_id) DO NOTHING",
+        (now, *_claim_arrays([o.claim for o in outcomes]),
+         Array([o.status for o in outcomes]), Array([o.detail for o in outcomes]),
+         now, Array([c.channel_id for c, _ in posted]), Array([p for _, p in posted]),
+         Array([c.kind for c, _ in posted])),
+    )  # fmt: skip

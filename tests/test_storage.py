@@ -10,7 +10,7 @@ import pytest
 
 from bot.database import SqliteDatabase
 from bot.models import ChannelRef
-from bot.records import SlackInstallation
+from bot.records import DigestClaim, DigestOutcome, SlackInstallation
 from bot.scheduling import ChannelSchedule
 from bot.storage import StorageError, Store, migrations
 from tests.papers import NOW, paper, seed_papers
@@ -231,3 +231,30 @@ async def test_an_oauth_state_is_good_once_and_only_until_it_expires(store: Stor
     assert await store.consume_oauth_state("fresh", now=1200.0)
     assert not await store.consume_oauth_state("fresh", now=1200.0)
     assert not await store.consume_oauth_state("stale", now=1200.0)
+
+
+async def test_a_batch_of_digest_outcomes_is_recorded_each_as_it_ended(store: Store) -> None:
+    papers = seed_papers()
+    await store.upsert_papers(papers, NOW)
+    channels = [ChannelRef("slack", "T-A", f"C{n}") for n in range(3)]
+    ids = [await store.channel_id(ref, NOW) for ref in channels]
+    claims = [DigestClaim(channel_id, "daily", "2026-11-26") for channel_id in ids]
+    assert await store.queue_digests(claims, NOW) == 3
+    assert await store.queue_digests(claims, NOW) == 0  # queued once, whoever scans
+    held = await store.claim_digests(["slack"], "w1", NOW, NOW + timedelta(minutes=1), 10)
+    assert [h.claim for h in held] == claims
+    posted = (papers[0].id, papers[1].id)
+    await store.finish_digests(
+        [
+            DigestOutcome(claims[0], "done", None, posted),
+            DigestOutcome(claims[1], "failed", "channel_not_found"),
+            DigestOutcome(claims[2], "done", "quiet"),
+        ],
+        NOW,
+    )
+    # Finished claims are never handed out again, not even after their lease would have run out.
+    later = NOW + timedelta(hours=1)
+    assert await store.claim_digests(["slack"], "w2", later, later, 10) == []
+    assert set(await store.last_digests("daily")) == {ids[0], ids[2]}
+    sent = await store.posted_by_channel("daily", [p.id for p in papers])
+    assert sent == {channels[0]: set(posted)}

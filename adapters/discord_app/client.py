@@ -24,6 +24,7 @@ from discord.ext import commands
 
 from adapters.discord_app.permissions import CommandOverrides
 from adapters.discord_app.tree import PaperboyTree
+from bot import metrics
 from bot.commands import Paperboy
 from bot.config import ConfigError, Settings
 from bot.models import ChannelRef
@@ -44,6 +45,28 @@ INVITE_PERMISSIONS = discord.Permissions(
     read_message_history=True,
 )
 _API_VERSION = re.compile(r"/api/v\d+$")
+
+
+class _RateLimitWaits(logging.Filter):
+    """Counts discord.py's rate-limit waits on /metrics. Its HTTP client waits out a 429 itself
+    (up to ``max_ratelimit_timeout``) and tells only this log line, the seconds its third
+    argument; the record is passed on untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message, args = record.msg, record.args
+        if (
+            isinstance(message, str)
+            and message.startswith("We are being rate limited.")
+            and "Retrying in" in message
+            and isinstance(args, tuple)
+            and len(args) == 3
+            and isinstance(args[2], int | float)
+        ):
+            metrics.waited(PLATFORM, float(args[2]))
+        return True
+
+
+_RATE_LIMIT_WAITS = _RateLimitWaits()
 
 
 def channel_ref(guild_id: int | None, channel_id: int | None) -> ChannelRef:
@@ -91,6 +114,7 @@ class PaperboyDiscord(commands.Bot):
             max_ratelimit_timeout=RATE_LIMIT_WAIT,
             **client_options,
         )
+        logging.getLogger("discord.http").addFilter(_RATE_LIMIT_WAITS)  # once, however many
         self.paperboy = paperboy
         self.guild_id = guild_id
         self.api_base = _api_base(api_url) if api_url else None

@@ -23,7 +23,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack_app.blocks import escape
+from adapters.slack_app.installations import PLATFORM
 from adapters.slack_app.payloads import PERMANENT_ERRORS, api_error, retry_after
+from bot import metrics
 from bot.replies import FileReply
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ class FileUploader:
                     delay = retry_after(error.response.headers)
                     if not last and delay <= self.max_retry_after:
                         log.info("Slack rate-limited a file upload; retrying in %.0f s", delay)
+                        metrics.waited(PLATFORM, delay)
                         await self.sleep(delay)
                         continue
                     raise UploadFailed(code, permanent=False) from None

@@ -19,6 +19,7 @@ from adapters.slack_app.blocks import SlackMessage, render
 from adapters.slack_app.files import FileUploader, UploadFailed
 from adapters.slack_app.installations import PLATFORM, SlackInstallationStore
 from adapters.slack_app.payloads import PERMANENT_ERRORS, api_error, retry_after
+from bot import metrics
 from bot.models import ChannelRef
 from bot.ports import DeliveryError
 from bot.replies import FileReply, PaperDetail, PaperList, Reply
@@ -68,6 +69,7 @@ class SlackPoster:
             wait = self._last_post.get(channel, -self.min_interval) + self.min_interval
             wait -= self.clock()
             if wait > 0:
+                metrics.waited(self.platform, wait)
                 await self.sleep(wait)
             try:
                 if isinstance(reply, FileReply):
@@ -147,6 +149,7 @@ class SlackPoster:
                     delay = retry_after(error.response.headers)
                     if attempt < self.max_attempts and delay <= self.max_retry_after:
                         log.info("Slack rate-limited %s; retrying in %.0f s", channel, delay)
+                        metrics.waited(self.platform, delay)
                         await self.sleep(delay)
                         continue
                     raise DeliveryError(

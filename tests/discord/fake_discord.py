@@ -48,6 +48,7 @@ class ChannelError:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    times: int | None = None  # answer this many times, then post normally; None: always
 
 
 class FakeDiscord:
@@ -288,6 +289,10 @@ class FakeDiscord:
         channel_id = int(request.match_info["channel"])
         failure = self.channel_errors.get(channel_id)
         if failure is not None:
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self.channel_errors[channel_id]
             return _json(failure.body, status=failure.status, headers=failure.headers)
         if self.dm_channels.get(channel_id) in self.closed_dms:
             return _error(403, 50007, "Cannot send messages to this user")

@@ -12,6 +12,7 @@ import discord
 import pytest
 import yarl
 from discord.gateway import DiscordWebSocket
+from prometheus_client import REGISTRY
 
 from adapters.discord_app import (
     DiscordPoster,
@@ -107,6 +108,29 @@ async def test_failures_are_judged_per_channel(
 
     assert (raised.value.permanent, raised.value.reason) == (permanent, reason)
     await poster.post(CHANNEL, _digest())  # the next channel is unaffected
+
+
+async def test_a_short_rate_limit_is_waited_out_and_shown_on_metrics(
+    poster: DiscordPoster, discord_api: FakeDiscord
+) -> None:
+    discord_api.channel_errors[CHANNEL_ID] = ChannelError(
+        429,
+        {"message": "You are being rate limited.", "retry_after": 0.25, "global": False},
+        {"Via": "1.1 google", "Retry-After": "1", "X-RateLimit-Scope": "user"},
+        times=1,
+    )
+    labels = {"target": "discord"}
+
+    def waits() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("paperboy_rate_limit_waits_total", labels)
+        seconds = REGISTRY.get_sample_value("paperboy_rate_limit_wait_seconds_total", labels)
+        return count or 0.0, seconds or 0.0
+
+    count, seconds = waits()
+    await poster.post(CHANNEL, _digest())  # discord.py waits out the 429 and sends again
+
+    assert len(discord_api.matching("POST", f"/channels/{CHANNEL_ID}/messages")) == 2
+    assert waits() == (count + 1, pytest.approx(seconds + 0.25))
 
 
 async def test_channels_that_are_not_discords_are_refused(poster: DiscordPoster) -> None:

@@ -31,6 +31,7 @@ from bot.storage import Store, utc_now
 from tests.conftest import Clock
 from tests.papers import NOW, seed_papers
 from tests.slack.fake_slack import BOT_USER, FakeSlack, block_kit_problems
+from tests.slack.test_slack_poster import slack_waits
 from tests.slack.workspace import (
     BOT_TOKEN,
     CHANNEL,
@@ -231,9 +232,12 @@ async def test_a_rate_limited_step_waits_for_retry_after(fake_slack: FakeSlack) 
     fake_slack.rate_limit("files.getUploadURLExternal", retry_after=3)
     fake_slack.rate_limit("files.completeUploadExternal", retry_after=2)
 
+    count, seconds = slack_waits()
+
     await FileUploader(client(fake_slack), sleep=sleeps).upload(csv_reply(), "C1")
 
     assert sleeps.slept == [3.0, 2.0]
+    assert slack_waits() == (count + 2, pytest.approx(seconds + 5.0))  # both shown on /metrics
     assert len(fake_slack.shared_files()) == 1
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import time, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackApp, SlackPoster
@@ -35,6 +36,14 @@ class Sleeps:
     async def __call__(self, seconds: float) -> None:
         self.slept.append(round(seconds, 3))
         self.clock.advance(seconds)
+
+
+def slack_waits() -> tuple[float, float]:
+    """What /metrics shows of the Slack rate-limit waits so far: how many, how many seconds."""
+    labels = {"target": "slack"}
+    count = REGISTRY.get_sample_value("paperboy_rate_limit_waits_total", labels)
+    seconds = REGISTRY.get_sample_value("paperboy_rate_limit_wait_seconds_total", labels)
+    return count or 0.0, seconds or 0.0
 
 
 @pytest.fixture
@@ -74,11 +83,13 @@ async def test_a_digest_is_posted_with_blocks_and_a_fallback(
 async def test_posts_to_one_channel_are_a_second_apart(
     poster: SlackPoster, sleeps: Sleeps, fake_slack: FakeSlack
 ) -> None:
+    count, seconds = slack_waits()
     await poster.post(GENERAL, digest())
     await poster.post(RANDOM, digest())  # another channel: no wait
     await poster.post(GENERAL, Notice("again", public=True))
 
     assert sleeps.slept == [1.0]
+    assert slack_waits() == (count + 1, pytest.approx(seconds + 1.0))
     assert len(fake_slack.calls_to("chat.postMessage")) == 3
 
 
@@ -86,10 +97,12 @@ async def test_a_429_is_retried_after_retry_after(
     poster: SlackPoster, sleeps: Sleeps, fake_slack: FakeSlack
 ) -> None:
     fake_slack.rate_limit("chat.postMessage", retry_after=7)
+    count, seconds = slack_waits()
 
     await poster.post(GENERAL, digest())
 
     assert sleeps.slept == [7.0]
+    assert slack_waits() == (count + 1, pytest.approx(seconds + 7.0))
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
 
 
@@ -109,12 +122,14 @@ async def test_a_long_retry_after_is_not_waited_out(
     poster: SlackPoster, sleeps: Sleeps, fake_slack: FakeSlack
 ) -> None:
     fake_slack.rate_limit("chat.postMessage", retry_after=3600)
+    before = slack_waits()
 
     with pytest.raises(DeliveryError) as failure:
         await poster.post(GENERAL, digest())
 
     assert not failure.value.permanent
     assert sleeps.slept == []
+    assert slack_waits() == before  # not waited, so not counted
 
 
 @pytest.mark.parametrize(
