@@ -100,7 +100,6 @@ class HybridSearch:
         # whether "no paper has all of: …" holds is the lexical pass's to say.
         return replace(lexical, hits=hits, total=max(lexical.total, len(fused)))
 
-
     async def _lexical_page(self, query: ParsedQuery, page: SearchPage, limit: int) -> SearchPage:
         shown = page.hits[:limit]
         ids = [hit.paper_id for hit in shown]
