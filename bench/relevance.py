@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot import commands
 from bot.commands import Paperboy
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
@@ -163,8 +164,9 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
     # Probes come from the file with all categories; every method searches all stored papers.
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
-    rng = random.Random(3)
-    probes = rng.sample(dated, 200)
+    # Two disjoint probe sets: settings are tuned on the first and confirmed on the second.
+    first = random.Random(3).sample(dated, 200)
+    second = random.Random(11).sample([p for p in dated if p not in first], 200)
     by_id = {p.id: p for p in papers}
     texts = [f"{p.title} {p.abstract}" for p in papers]
     tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True, max_df=0.5).fit_transform(
@@ -180,6 +182,14 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
     async def command_path(probe: Paper) -> list[str]:
         return [c.paper.id for c in (await bot.similar(CHANNEL, probe.id, limit=5)).cards]
+
+    async def without_field_prior(probe: Paper) -> list[str]:
+        with_prior = commands.SIMILAR_FIELD_PRIOR
+        commands.SIMILAR_FIELD_PRIOR = 0.0
+        try:
+            return await command_path(probe)
+        finally:
+            commands.SIMILAR_FIELD_PRIOR = with_prior
 
     async def vector_only(probe: Paper) -> list[str]:
         vector = vectors.vector_of(probe.id)
@@ -203,16 +213,22 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
         return [papers[n].id for n in np.argsort(-scores)[:6]]
 
     methods = {
-        "command path (vectors + key-term BM25, z-scores)": command_path,
+        "command path (vectors + key terms + field prior)": command_path,
+        "same without the field prior": without_field_prior,
         "vectors alone": vector_only,
         "key-term BM25 alone (no-vector fallback)": key_terms_bm25,
         "TF-IDF cosine": tfidf_cosine,
         "exemplar SVM on TF-IDF": exemplar_svm,
     }
-    print(f"\nMore like this: precision@5, same arXiv archive ({len(probes)} papers)")
+    print(
+        f"\nMore like this: precision@5, same arXiv archive "
+        f"(two sets of {len(first)} papers: tuned on / confirmed on)"
+    )
     for name, method in methods.items():
-        scores = [precision(p, await method(p)) for p in probes]
-        print(f"  {name:<42} {statistics.mean(scores):.3f}")
+        means = [
+            statistics.mean([precision(p, await method(p)) for p in ps]) for ps in (first, second)
+        ]
+        print(f"  {name:<50} {means[0]:.3f} / {means[1]:.3f}")
 
 
 # -- team picks -----------------------------------------------------------------------------

@@ -128,6 +128,35 @@ def blend_scores(
     return [(ids[n], float(total[n])) for n in order]
 
 
+def rank_neighbours(
+    paper: Paper,
+    ids: Sequence[str],
+    signals: Sequence[Mapping[str, float]],
+    candidates: Mapping[str, Paper],
+    weights: Sequence[float],
+    field_prior: float,
+) -> list[tuple[str, float]]:
+    """ "More like this" order: blended z-scores, plus ``field_prior`` for a candidate sharing an
+    arXiv archive with ``paper`` (a boost, not a filter: a much closer paper still wins)."""
+    fields = archives(paper)
+    blended = blend_scores(ids, signals, weights)
+    scored = [
+        (
+            pid,
+            score
+            + (field_prior if pid in candidates and fields & archives(candidates[pid]) else 0.0),
+        )
+        for pid, score in blended
+    ]
+    return sorted(scored, key=lambda item: -item[1])
+
+
+def archives(paper: Paper) -> frozenset[str]:
+    """The arXiv archives a paper is filed in: ``astro-ph.GA`` and ``astro-ph.CO`` are both
+    ``astro-ph``, ``cs.LG`` is ``cs``."""
+    return frozenset(code.split(".", 1)[0].lower() for code in paper.categories if code)
+
+
 def free_text(query: ParsedQuery) -> str:
     """The words a person typed, for the embedding model (filters and exclusions left out)."""
     words: list[str] = []

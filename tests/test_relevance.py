@@ -188,6 +188,38 @@ async def test_similar_returns_papers_of_the_same_field(semantic: Paperboy) -> N
     assert "Resolved star formation histories of nearby spiral galaxies" not in similar
 
 
+# Two papers outside astronomy that echo "Resolved star formation histories of nearby spiral
+# galaxies" (0001.01003): one only in its wording, one in its subject.
+_OTHER_FIELDS = [
+    ("0002.00001", "q-bio.PE", "Growth histories of nearby forests from resolved tree rings",
+     "Using resolved annual rings of 300 trees we reconstruct the growth histories of twelve "
+     "nearby forests and find that stands expand from the inside out."),
+    ("0002.00002", "cs.LG",
+     "Neural network inference of star formation histories of nearby spiral galaxies",
+     "A neural network trained on resolved stellar populations from Hubble imaging infers the "
+     "star formation histories of nearby spiral galaxies and recovers inside-out disk growth."),
+]  # fmt: skip
+
+
+async def test_similar_prefers_the_papers_field_unless_another_is_much_closer(
+    semantic: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    others = [
+        Paper(id=pid, title=title, abstract=abstract, authors=("B. Author",),
+              published=NOW - timedelta(hours=1), categories=(code,))
+        for pid, code, title, abstract in _OTHER_FIELDS
+    ]  # fmt: skip
+    await ingest_papers(store, index, others, now=NOW)
+    assert semantic.vectors is not None
+    await semantic.vectors.catch_up(store)
+    similar = titles(await semantic.similar(TEAM, "0001.01003", limit=5))
+    # Same words, another field: the galaxy papers (same archive, astro-ph) come before it.
+    assert _OTHER_FIELDS[0][2] not in similar, similar
+    assert sum(title in {t for t, _ in _GALAXIES} for title in similar) == 4, similar
+    # Same subject filed under machine learning: far closer than any galaxy paper, still first.
+    assert similar[0] == _OTHER_FIELDS[1][2], similar
+
+
 async def test_similar_without_a_vector_yet_uses_the_papers_words(
     store: Store, index: SearchIndex
 ) -> None:
