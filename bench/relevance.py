@@ -113,6 +113,7 @@ async def search_quality(
         "fused (RRF 1:1)": Fusion(1.0, 1.0, forgiven_lexical_weight=None),
         "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0, forgiven_lexical_weight=None),
         "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0, forgiven_lexical_weight=None),
+        "default before: query as one text, RRF k 60": Fusion(k=60, rarity_weighted=False),
         "fused, BM25 2:1 or vectors 2:1 (default)": Fusion(),
     }
     for (name, kind), chosen in query_sets(papers).items():

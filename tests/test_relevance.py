@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from adapters.console import render
+from bot import retrieval
 from bot import vectors as vectors_module
 from bot.app import open_app
 from bot.commands import Paperboy
@@ -134,6 +135,30 @@ async def test_a_question_in_plain_words_finds_its_paper(
     # Forgiving word search finds some on its own; for the others the meaning is what gets there.
     lexical = titles(await Paperboy(store, index).search(TEAM, question, limit=5))
     assert any(wanted in title for title in lexical) == words_alone_find_it, lexical
+
+
+async def test_rare_words_weigh_more_than_common_ones(semantic: Paperboy) -> None:
+    the, galaxies, galaxy, dash = semantic.index.rarity(["the", "galaxies", "Galaxy", "—"])
+    assert galaxies > the >= 0
+    assert galaxies == galaxy  # weighed as the index stems it
+    assert dash == 0.0
+
+
+async def test_questions_embedded_by_rare_words_still_find_papers_and_exact_titles(
+    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sample is smaller than where rarity weighting starts; make it start here.
+    monkeypatch.setattr(retrieval, "RARITY_MIN_PAPERS", 0)
+    for question, wanted in [
+        ("how well do sentence vectors work across many languages", "MMTEB"),
+        ("keeping a chatbot consistent after its model is upgraded", "MUSCLE"),
+        ("what happens to the gas in small galaxies when stars explode", "Stellar feedback"),
+    ]:
+        found = titles(await semantic.search(TEAM, question, limit=10))
+        assert any(wanted in title for title in found), (question, found)
+    for title in ["CLIP with Quality Captions: A Strong Pretraining for Vision Tasks",
+                  "Stellar feedback and the quenching of dwarf galaxies"]:  # fmt: skip
+        assert titles(await semantic.search(TEAM, title, limit=5))[0] == title
 
 
 async def test_exact_title_still_ranks_its_paper_first(semantic: Paperboy) -> None:
