@@ -1,6 +1,7 @@
 """Relevance on real arXiv records: search recall, "more like this", team picks, and their cost.
 
     python -m bench.relevance [--corpus ../shared/corpus] [--skip-scale]
+    python -m bench.relevance --hybrid-scale 100000     # search p50/p95 at 100k papers only
 
 Reads the two CSV files in the shared corpus folder (skips, with a message, when it is absent),
 loads them into a temporary store through the real ingest path, computes vectors with the
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot import commands, retrieval
 from bot.commands import Paperboy
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
@@ -112,6 +114,7 @@ async def search_quality(
         "fused (RRF 1:1)": Fusion(1.0, 1.0, forgiven_lexical_weight=None),
         "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0, forgiven_lexical_weight=None),
         "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0, forgiven_lexical_weight=None),
+        "default before: query as one text, RRF k 60": Fusion(k=60, rarity_weighted=False),
         "fused, BM25 2:1 or vectors 2:1 (default)": Fusion(),
     }
     for (name, kind), chosen in query_sets(papers).items():
@@ -163,8 +166,9 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
     # Probes come from the file with all categories; every method searches all stored papers.
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
-    rng = random.Random(3)
-    probes = rng.sample(dated, 200)
+    # Two disjoint probe sets: settings are tuned on the first and confirmed on the second.
+    first = random.Random(3).sample(dated, 200)
+    second = random.Random(11).sample([p for p in dated if p not in first], 200)
     by_id = {p.id: p for p in papers}
     texts = [f"{p.title} {p.abstract}" for p in papers]
     tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True, max_df=0.5).fit_transform(
@@ -180,6 +184,14 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
     async def command_path(probe: Paper) -> list[str]:
         return [c.paper.id for c in (await bot.similar(CHANNEL, probe.id, limit=5)).cards]
+
+    async def without_field_prior(probe: Paper) -> list[str]:
+        with_prior = commands.SIMILAR_FIELD_PRIOR
+        commands.SIMILAR_FIELD_PRIOR = 0.0
+        try:
+            return await command_path(probe)
+        finally:
+            commands.SIMILAR_FIELD_PRIOR = with_prior
 
     async def vector_only(probe: Paper) -> list[str]:
         vector = vectors.vector_of(probe.id)
@@ -203,16 +215,22 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
         return [papers[n].id for n in np.argsort(-scores)[:6]]
 
     methods = {
-        "command path (vectors + key-term BM25, z-scores)": command_path,
+        "command path (vectors + key terms + field prior)": command_path,
+        "same without the field prior": without_field_prior,
         "vectors alone": vector_only,
         "key-term BM25 alone (no-vector fallback)": key_terms_bm25,
         "TF-IDF cosine": tfidf_cosine,
         "exemplar SVM on TF-IDF": exemplar_svm,
     }
-    print(f"\nMore like this: precision@5, same arXiv archive ({len(probes)} papers)")
+    print(
+        f"\nMore like this: precision@5, same arXiv archive "
+        f"(two sets of {len(first)} papers: tuned on / confirmed on)"
+    )
     for name, method in methods.items():
-        scores = [precision(p, await method(p)) for p in probes]
-        print(f"  {name:<42} {statistics.mean(scores):.3f}")
+        means = [
+            statistics.mean([precision(p, await method(p)) for p in ps]) for ps in (first, second)
+        ]
+        print(f"  {name:<50} {means[0]:.3f} / {means[1]:.3f}")
 
 
 # -- team picks -----------------------------------------------------------------------------
@@ -254,6 +272,65 @@ def picks_quality(papers: list[Paper], vectors: VectorIndex) -> None:
         print(f"  refit, {liked_count} upvoted papers, {len(candidates)} candidates: {took:.0f} ms")
     print("  (a team's model learns from its 500 most recent upvoted papers, so 1k or 10k votes")
     print("   cost the same as 500)")
+
+
+# -- hybrid search at scale -----------------------------------------------------------------
+
+
+async def hybrid_at_scale(papers: list[Paper], embedder: Embedder, size: int, folder: Path) -> None:
+    """Free-text search through the command path over the real papers padded with synthetic ones
+    to ``size``: the bench queries plus bench/search.py's mix (very common words, phrases,
+    filters, questions), with the question embedded by rare words (default) and as one text."""
+    from bench.corpus import Corpus, Vocabulary
+    from bench.search import make_queries
+
+    corpus = Corpus(Vocabulary.load())
+    store = await Store.open(folder / "scale.db")
+    index = SearchIndex.open(folder / "scale.index")
+    try:
+        await ingest_papers(store, index, papers, now=START)
+        for batch in corpus.batches(size - len(papers), 5_000):
+            await ingest_papers(store, index, batch, now=START)
+        vectors = VectorIndex.open(folder / "scale.index.vectors", embedder)
+        started = time.perf_counter()
+        await vectors.catch_up(store)
+        took = time.perf_counter() - started
+        bot = Paperboy(store, index, vectors=vectors)
+        queries = [(q["kind"], q["query"]) for qs in query_sets(papers).values() for q in qs]
+        queries += make_queries(corpus, 200)
+        print(
+            f"\nHybrid search through the command path, {size:,} papers "
+            f"({len(queries)} queries; vectors computed at {size / took:,.0f} papers/s)"
+        )
+        for label, min_papers in (
+            ("rare-word query vectors", None),
+            ("one-text query vectors", 10**12),
+        ):
+            saved = retrieval.RARITY_MIN_PAPERS
+            if min_papers is not None:
+                retrieval.RARITY_MIN_PAPERS = min_papers
+            try:
+                times: dict[str, list[float]] = {}
+                for kind, text in queries:
+                    started = time.perf_counter()
+                    await bot.search(CHANNEL, text, limit=5)
+                    times.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+            finally:
+                retrieval.RARITY_MIN_PAPERS = saved
+            every = sorted(t for kind_times in times.values() for t in kind_times)
+            print(
+                f"  {label}: p50 {percentile(every, 50):.1f} ms, p95 {percentile(every, 95):.1f} ms"
+            )
+            for kind, kind_times in sorted(times.items()):
+                kind_times.sort()
+                print(f"    {kind:<22} n={len(kind_times):<3} p50 {percentile(kind_times, 50):6.1f}"
+                      f"  p95 {percentile(kind_times, 95):6.1f}")  # fmt: skip
+    finally:
+        await store.close()
+
+
+def percentile(ordered: Sequence[float], pct: int) -> float:
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 # -- cost -----------------------------------------------------------------------------------
@@ -310,6 +387,10 @@ async def main_async(args: argparse.Namespace) -> None:
         print("no embedding model could be loaded; nothing to measure")
         return
     papers = load_corpus(corpus)
+    if args.hybrid_scale:
+        with tempfile.TemporaryDirectory() as tmp:
+            await hybrid_at_scale(papers, embedder, args.hybrid_scale, Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         store, index, vectors = await ingest_cost(papers, embedder, Path(tmp))
         try:
@@ -327,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--embeddings", default=None, help="as PAPERBOY_EMBEDDINGS")
     parser.add_argument("--skip-scale", action="store_true", help="skip the 1M-vector timing")
+    parser.add_argument("--hybrid-scale", type=int, default=0, metavar="N",
+                        help="only time hybrid search through the command path at N papers "
+                             "(the real ones padded with synthetic papers)")  # fmt: skip
     args = parser.parse_args(argv)
     asyncio.run(main_async(args))
     sys.stdout.flush()

@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -112,7 +113,8 @@ class SearchIndex:
         self._heap = heap
         self._threads = threads
         self._schema = index.schema
-        self._compiler = _Compiler(self._schema, _Analyzers())
+        self._analyzers = _Analyzers()
+        self._compiler = _Compiler(self._schema, self._analyzers)
         self._write_lock = threading.Lock()
         self._memory_seq = 0
         self._reloaded_at = time.monotonic()
@@ -316,6 +318,22 @@ class SearchIndex:
                 matched.append(ids[key])
             found.append(matched)
         return found
+
+    def rarity(self, words: Sequence[str]) -> list[float]:
+        """Each word's inverse document frequency in titles and abstracts (0 for a word with
+        nothing to index): how much it says about what a paper is about."""
+        searcher = self._searcher()
+        total = searcher.num_docs
+        analyze = self._analyzers.text.analyze
+        weights = []
+        for word in words:
+            tokens = analyze(normalize_query(word))
+            if not tokens:
+                weights.append(0.0)
+                continue
+            frequency = max(searcher.doc_freq("text", token) for token in tokens)
+            weights.append(math.log((total + 1) / (frequency + 1)))
+        return weights
 
     def engine_query(self, query: ParsedQuery) -> tantivy.Query:
         """The Tantivy query search runs first for ``query`` (for benchmarks and debugging)."""

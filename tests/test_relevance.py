@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from adapters.console import render
+from bot import retrieval
 from bot import vectors as vectors_module
 from bot.app import open_app
 from bot.commands import Paperboy
@@ -136,6 +137,30 @@ async def test_a_question_in_plain_words_finds_its_paper(
     assert any(wanted in title for title in lexical) == words_alone_find_it, lexical
 
 
+async def test_rare_words_weigh_more_than_common_ones(semantic: Paperboy) -> None:
+    the, galaxies, galaxy, dash = semantic.index.rarity(["the", "galaxies", "Galaxy", "—"])
+    assert galaxies > the >= 0
+    assert galaxies == galaxy  # weighed as the index stems it
+    assert dash == 0.0
+
+
+async def test_questions_embedded_by_rare_words_still_find_papers_and_exact_titles(
+    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sample is smaller than where rarity weighting starts; make it start here.
+    monkeypatch.setattr(retrieval, "RARITY_MIN_PAPERS", 0)
+    for question, wanted in [
+        ("how well do sentence vectors work across many languages", "MMTEB"),
+        ("keeping a chatbot consistent after its model is upgraded", "MUSCLE"),
+        ("what happens to the gas in small galaxies when stars explode", "Stellar feedback"),
+    ]:
+        found = titles(await semantic.search(TEAM, question, limit=10))
+        assert any(wanted in title for title in found), (question, found)
+    for title in ["CLIP with Quality Captions: A Strong Pretraining for Vision Tasks",
+                  "Stellar feedback and the quenching of dwarf galaxies"]:  # fmt: skip
+        assert titles(await semantic.search(TEAM, title, limit=5))[0] == title
+
+
 async def test_exact_title_still_ranks_its_paper_first(semantic: Paperboy) -> None:
     title = "CLIP with Quality Captions: A Strong Pretraining for Vision Tasks"
     assert titles(await semantic.search(TEAM, title, limit=5))[0] == title
@@ -186,6 +211,38 @@ async def test_similar_returns_papers_of_the_same_field(semantic: Paperboy) -> N
     astronomy = {title for title, _ in _GALAXIES}
     assert sum(title in astronomy for title in similar) >= 4, similar
     assert "Resolved star formation histories of nearby spiral galaxies" not in similar
+
+
+# Two papers outside astronomy that echo "Resolved star formation histories of nearby spiral
+# galaxies" (0001.01003): one only in its wording, one in its subject.
+_OTHER_FIELDS = [
+    ("0002.00001", "q-bio.PE", "Growth histories of nearby forests from resolved tree rings",
+     "Using resolved annual rings of 300 trees we reconstruct the growth histories of twelve "
+     "nearby forests and find that stands expand from the inside out."),
+    ("0002.00002", "cs.LG",
+     "Neural network inference of star formation histories of nearby spiral galaxies",
+     "A neural network trained on resolved stellar populations from Hubble imaging infers the "
+     "star formation histories of nearby spiral galaxies and recovers inside-out disk growth."),
+]  # fmt: skip
+
+
+async def test_similar_prefers_the_papers_field_unless_another_is_much_closer(
+    semantic: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    others = [
+        Paper(id=pid, title=title, abstract=abstract, authors=("B. Author",),
+              published=NOW - timedelta(hours=1), categories=(code,))
+        for pid, code, title, abstract in _OTHER_FIELDS
+    ]  # fmt: skip
+    await ingest_papers(store, index, others, now=NOW)
+    assert semantic.vectors is not None
+    await semantic.vectors.catch_up(store)
+    similar = titles(await semantic.similar(TEAM, "0001.01003", limit=5))
+    # Same words, another field: the galaxy papers (same archive, astro-ph) come before it.
+    assert _OTHER_FIELDS[0][2] not in similar, similar
+    assert sum(title in {t for t, _ in _GALAXIES} for title in similar) == 4, similar
+    # Same subject filed under machine learning: far closer than any galaxy paper, still first.
+    assert similar[0] == _OTHER_FIELDS[1][2], similar
 
 
 async def test_similar_without_a_vector_yet_uses_the_papers_words(
