@@ -74,6 +74,14 @@ def channel_ref(guild_id: int | None, channel_id: int | None) -> ChannelRef:
     return ChannelRef(PLATFORM, str(guild_id) if guild_id else DM_WORKSPACE, str(channel_id))
 
 
+def guild_id_of(message: discord.Message) -> int | None:
+    """The server a message was written in (a thread's too); None in a direct message."""
+    if message.guild is not None:
+        return message.guild.id
+    guild_id = getattr(message.channel, "guild_id", None)
+    return guild_id if isinstance(guild_id, int) else None
+
+
 def paperboy_client(interaction: discord.Interaction[Any]) -> PaperboyDiscord:
     """The client an interaction arrived on, for code that gets only the interaction."""
     client = interaction.client

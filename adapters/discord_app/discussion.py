@@ -14,7 +14,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from adapters.discord_app.client import PaperboyDiscord, channel_ref
+from adapters.discord_app.client import PaperboyDiscord, channel_ref, guild_id_of
 from adapters.discord_app.embeds import DiscordMessage
 from bot.models import ChannelRef
 from bot.storage import Store
@@ -51,7 +51,7 @@ class DiscussionCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.webhook_id is not None:
             return
-        guild_id = message.guild.id if message.guild else getattr(message.channel, "guild_id", None)
+        guild_id = guild_id_of(message)
         keys = replied_under(message)
         if not keys:
             return

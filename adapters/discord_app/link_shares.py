@@ -11,7 +11,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from adapters.discord_app.client import PaperboyDiscord, channel_ref
+from adapters.discord_app.client import PaperboyDiscord, channel_ref, guild_id_of
 from adapters.discord_app.discussion import remember_posted
 from adapters.discord_app.embeds import render
 from adapters.discord_app.views import send_kwargs
@@ -32,7 +32,7 @@ class LinkSharesCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.webhook_id is not None:
             return
-        guild_id = message.guild.id if message.guild else getattr(message.channel, "guild_id", None)
+        guild_id = guild_id_of(message)
         where = channel_ref(guild_id, message.channel.id)
         shared = await self.client.paperboy.share_links(
             where,

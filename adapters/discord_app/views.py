@@ -12,7 +12,7 @@ import io
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import discord
 from discord.utils import MISSING
@@ -35,15 +35,22 @@ SIMILAR_ID = re.compile(r"paperboy:similar:(?P<paper_id>\S{1,80})")
 MAX_ROWS = 5  # Discord's limit of action rows per message
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=VOTE_ID):
-    """An upvote button whose ``custom_id`` carries the paper id, so any process can answer it."""
+class PaperButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"paperboy:[a-z]+:(?P<paper_id>\S{1,80})",
+):
+    """A button whose ``custom_id`` (``paperboy:<kind>:<paper id>``) carries the paper id, so any
+    process can answer it, after restarts too. Subclasses name the kind and answer the click."""
+
+    kind: ClassVar[str]
+    default_label: ClassVar[str]
 
     def __init__(self, paper_id: str, label: str | None = None, row: int | None = None) -> None:
         super().__init__(
             discord.ui.Button(
                 style=discord.ButtonStyle.secondary,
-                label=label or "▲ Upvote",
-                custom_id=f"paperboy:vote:{paper_id}",
+                label=label or self.default_label,
+                custom_id=f"paperboy:{self.kind}:{paper_id}",
                 row=row,
             )
         )
@@ -56,38 +63,25 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> VoteButton:
+    ) -> Self:
         return cls(match["paper_id"], label=getattr(item, "label", None))
+
+
+class VoteButton(PaperButton, template=VOTE_ID):
+    """An upvote button; the click toggles the clicker's vote."""
+
+    kind = "vote"
+    default_label = "▲ Upvote"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await vote_clicked(paperboy_client(interaction), interaction, self.paper_id)
 
 
-class SimilarButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SIMILAR_ID
-):
+class SimilarButton(PaperButton, template=SIMILAR_ID):
     """ "More like this": answers the clicker privately with papers like this one."""
 
-    def __init__(self, paper_id: str, label: str | None = None, row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                label=label or "More like this",
-                custom_id=f"paperboy:similar:{paper_id}",
-                row=row,
-            )
-        )
-        self.paper_id = paper_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> SimilarButton:
-        return cls(match["paper_id"], label=getattr(item, "label", None))
+    kind = "similar"
+    default_label = "More like this"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         from adapters.discord_app.answers import answer  # answers imports this module
@@ -178,29 +172,11 @@ def attachment_file(message: DiscordMessage) -> discord.File:
 # -- Save: the clicker's reading list ---------------------------------------------------------
 
 
-class SaveButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SAVE_ID):
+class SaveButton(PaperButton, template=SAVE_ID):
     """Saves the paper to the clicker's reading list; only they see the confirmation."""
 
-    def __init__(self, paper_id: str, label: str | None = None, row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                label=label or save_label(),
-                custom_id=f"paperboy:save:{paper_id}",
-                row=row,
-            )
-        )
-        self.paper_id = paper_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> SaveButton:
-        return cls(match["paper_id"], label=getattr(item, "label", None))
+    kind = "save"
+    default_label = save_label()
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await save_clicked(paperboy_client(interaction), interaction, self.paper_id)

@@ -23,9 +23,9 @@ from adapters.slack_app.blocks import SAVE_ACTION_ID, render
 from adapters.slack_app.files import FileUploader, UploadFailed
 from adapters.slack_app.home import home_view
 from adapters.slack_app.installations import PLATFORM
-from adapters.slack_app.payloads import Malformed, api_error, click_from_action
+from adapters.slack_app.payloads import api_error
 from adapters.slack_app.poster import open_direct
-from adapters.slack_app.request_keys import SharedKeys
+from adapters.slack_app.request_keys import SharedKeys, first_click
 from bot.commands import Paperboy, home_summary
 from bot.models import ChannelRef
 from bot.replies import SAVE_COMMAND, Command, FileReply, Notice, Reply
@@ -75,12 +75,7 @@ class KnowledgeListeners:
 
     async def on_save(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        try:
-            click = click_from_action(body)
-        except Malformed as error:
-            log.info("malformed save action: %s", error)
-            return
-        if await self.deliveries.seen(f"action:{click.delivery_id}"):
+        if (click := await first_click(body, self.deliveries, "save")) is None:
             return
         if await self.clicks.seen(f"save:{click.channel.workspace}:{click.user}:{click.paper_id}"):
             log.info("ignored a double click on Save by %s on %s", click.user, click.paper_id)

@@ -45,10 +45,9 @@ from adapters.slack_app.payloads import (
     Click,
     Malformed,
     api_error,
-    click_from_action,
     command_from_slash,
 )
-from adapters.slack_app.request_keys import SharedKeys
+from adapters.slack_app.request_keys import SharedKeys, first_click
 from adapters.slack_app.roles import WorkspaceRoles
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
@@ -168,13 +167,7 @@ class Listeners:
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
-        try:
-            click = click_from_action(body)
-        except Malformed as error:
-            log.info("malformed vote action: %s", error)
-            return
-        if await self._deliveries.seen(f"action:{click.delivery_id}"):
-            log.info("ignored a repeated delivery of vote click %s", click.delivery_id)
+        if (click := await first_click(body, self._deliveries, "vote")) is None:
             return
         if await self._clicks.seen(f"{click.channel.workspace}:{click.user}:{click.paper_id}"):
             log.info("ignored a double click by %s on %s", click.user, click.paper_id)
@@ -248,12 +241,7 @@ class Listeners:
     async def on_similar(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Papers like the clicked one, shown to the clicker only: a click is a private question."""
         await ack()
-        try:
-            click = click_from_action(body)
-        except Malformed as error:
-            log.info("malformed similar action: %s", error)
-            return
-        if await self._deliveries.seen(f"action:{click.delivery_id}"):
+        if (click := await first_click(body, self._deliveries, "similar")) is None:
             return
         self.app.spawn(self._similar(click, respond))
 

@@ -7,11 +7,16 @@ after its TTL), not in one process's memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from adapters.slack_app.payloads import Click, Malformed, click_from_action
 from bot.storage import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +32,17 @@ class SharedKeys:
             f"slack:{key}", now, timedelta(seconds=self.ttl)
         )
         return not claimed
+
+
+async def first_click(body: Mapping[str, Any], deliveries: SharedKeys, button: str) -> Click | None:
+    """The click a block_actions request carries, or None (logged) when the payload is malformed
+    or Slack delivered this click before (a retry, on any worker)."""
+    try:
+        click = click_from_action(body)
+    except Malformed as error:
+        log.info("malformed %s action: %s", button, error)
+        return None
+    if await deliveries.seen(f"action:{click.delivery_id}"):
+        log.info("ignored a repeated delivery of %s click %s", button, click.delivery_id)
+        return None
+    return click
