@@ -69,16 +69,17 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _run(work: Callable[[App], Awaitable[T]], *, embed: bool = False) -> T:
+def _run(work: Callable[[App], Awaitable[T]], *, embed: bool = False, vectors: bool = True) -> T:
     """Open the app, run ``work`` with it, and turn known failures into one clear line.
 
     ``embed``: also compute the vectors of what ``work`` stored before exiting (ingests), so
-    the next search finds the new papers by meaning too.
+    the next search finds the new papers by meaning too. ``vectors=False``: ``work`` never
+    searches, so the embedding model is not loaded.
     """
     settings = _settings()
 
     async def go() -> T:
-        async with open_app(settings) as opened:
+        async with open_app(settings, vectors=vectors) as opened:
             result = await work(opened)
             if embed:
                 opened.bot.start_vector_catch_up()
@@ -308,7 +309,7 @@ def index_rebuild() -> None:
 @db_app.command("backup")
 def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy.")]) -> None:
     """Write a consistent copy of the database (safe while the bot runs)."""
-    _run(lambda opened: opened.store.backup(path))
+    _run(lambda opened: opened.store.backup(path), vectors=False)
     typer.echo(f"Backed up to {path}.")
 
 
@@ -380,7 +381,7 @@ def export_command(
             return await export.reading_list_items(opened.store, ref, saved_by)
         return await export.team_items(opened.store, ref)
 
-    items = _run(work)
+    items = _run(work, vectors=False)
     if not items:
         whose = (
             f"{saved_by}'s reading list is empty" if saved_by else "Nobody has upvoted a paper yet"

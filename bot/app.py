@@ -51,8 +51,11 @@ async def open_app(
     *,
     http: httpx.AsyncClient | None = None,
     clock: Callable[[], datetime] = utc_now,
+    vectors: bool = True,
 ) -> AsyncIterator[App]:
-    """Open everything the bot needs, catching the search index up with the database."""
+    """Open everything the bot needs, catching the search index up with the database.
+
+    ``vectors=False`` skips loading the embedding model (one-shot commands that never search)."""
     async with AsyncExitStack() as stack:
         if http is None:
             http = await stack.enter_async_context(
@@ -74,8 +77,9 @@ async def open_app(
             min_interval=settings.arxiv_min_interval,
         )
         bot = Paperboy(store, index, lookup=ArxivLookup(arxiv), clock=clock)
-        await open_vectors(bot, settings)
-        stack.push_async_callback(bot.stop_background)
+        if vectors:
+            await open_vectors(bot, settings)
+            stack.push_async_callback(bot.stop_background)
         yield App(settings, store, index, http, hf, arxiv, bot)
 
 

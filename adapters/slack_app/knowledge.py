@@ -25,7 +25,7 @@ from adapters.slack_app.home import home_view
 from adapters.slack_app.installations import PLATFORM
 from adapters.slack_app.payloads import api_error
 from adapters.slack_app.poster import open_direct
-from adapters.slack_app.request_keys import SharedKeys, first_click
+from adapters.slack_app.request_keys import SharedKeys, first_click, repeated_event
 from bot.commands import Paperboy, home_summary
 from bot.models import ChannelRef
 from bot.replies import SAVE_COMMAND, Command, FileReply, Notice, Reply
@@ -128,8 +128,7 @@ class KnowledgeListeners:
         if not isinstance(user, str) or not isinstance(team, str):
             log.info("ignored an app_home_opened event without a user or team")
             return
-        event_id = body.get("event_id")
-        if isinstance(event_id, str) and await self.deliveries.seen(f"event:{event_id}"):
+        if await repeated_event(body, self.deliveries):
             return
         self.app.spawn(self._publish_home(client, team, user))
 

@@ -47,7 +47,7 @@ from adapters.slack_app.payloads import (
     api_error,
     command_from_slash,
 )
-from adapters.slack_app.request_keys import SharedKeys, first_click
+from adapters.slack_app.request_keys import SharedKeys, first_click, repeated_event
 from adapters.slack_app.roles import WorkspaceRoles
 from bot.commands import Paperboy
 from bot.ids import find_paper_links
@@ -261,9 +261,7 @@ class Listeners:
         if not isinstance(event, dict) or not isinstance(team, str):
             log.info("ignored a link_shared event without a team or event")
             return
-        event_id = body.get("event_id")
-        if isinstance(event_id, str) and await self._deliveries.seen(f"event:{event_id}"):
-            log.info("ignored a repeated delivery of event %s", event_id)
+        if await repeated_event(body, self._deliveries):
             return
         user, channel = event.get("user"), event.get("channel")
         if not isinstance(user, str) or not isinstance(channel, str):

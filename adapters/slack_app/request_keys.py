@@ -46,3 +46,12 @@ async def first_click(body: Mapping[str, Any], deliveries: SharedKeys, button: s
         log.info("ignored a repeated delivery of %s click %s", button, click.delivery_id)
         return None
     return click
+
+
+async def repeated_event(body: Mapping[str, Any], deliveries: SharedKeys) -> bool:
+    """Whether Slack delivered this Events API event before (a retry, to any worker)."""
+    event_id = body.get("event_id")
+    if isinstance(event_id, str) and await deliveries.seen(f"event:{event_id}"):
+        log.info("ignored a repeated delivery of event %s", event_id)
+        return True
+    return False
