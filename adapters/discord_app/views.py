@@ -179,23 +179,9 @@ class SaveButton(PaperButton, template=SAVE_ID):
     default_label = save_label()
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await save_clicked(paperboy_client(interaction), interaction, self.paper_id)
+        from adapters.discord_app.answers import answer  # answers imports this module
 
-
-async def save_clicked(
-    client: PaperboyDiscord, interaction: discord.Interaction[Any], paper_id: str
-) -> None:
-    """Run ``save <id>`` for whoever clicked and tell them privately; the message stays as is."""
-    command = client.core_command(interaction, f"{SAVE_COMMAND} {paper_id}")
-    work = asyncio.ensure_future(client.paperboy.handle(command))
-    done, _ = await asyncio.wait({work}, timeout=client.answer_within)
-    if not done:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-    embeds = list(render(await work).embeds)
-    if done:
-        await interaction.response.send_message(embeds=embeds, ephemeral=True)
-    else:
-        await interaction.followup.send(embeds=embeds, ephemeral=True)
+        await answer(paperboy_client(interaction), interaction, f"{SAVE_COMMAND} {self.paper_id}")
 
 
 def message_view(message: DiscordMessage) -> discord.ui.View | None:
