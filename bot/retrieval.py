@@ -31,13 +31,17 @@ CONSTRAINED_CANDIDATES = 20  # vector-only papers checked against a query's filt
 # Reciprocal rank fusion: score = Σ weight / (RRF_K + rank). 60 is the usual constant. The weights
 # follow what the forgiving lexical pass says about the query: when some paper has every word it
 # reads like keywords and BM25 counts double; when none does it reads like a question and vectors
-# count double. Measured with bench/relevance.py and bench/queries_lexical.jsonl (two query sets):
-# keyword MRR 0.92 -> 0.96 on the second set against fixed vector-heavy weights, questions equal.
+# count more (below). Measured with bench/relevance.py and bench/queries_lexical.jsonl: keyword
+# MRR 0.92 -> 0.96 on the second set against fixed vector-heavy weights, questions equal.
 # RRF_K 20 rather than 60 lets a paper both rankers put near the top stand out. Together with
 # rarity-weighted query vectors (below): plain-language recall@3 0.72 -> 0.78 and MRR 0.59 -> 0.68
 # on queries.jsonl, the second set's questions 0.94 -> 1.00 (MRR 0.77 -> 0.79), keywords equal;
 # rarity alone at k 60 gave 0.75 / 0.67. Re-querying with the top fused papers' vectors
 # (Rocchio feedback) moved recall@3 between 0.72 and 0.82 with k and lowered MRR: not used.
+# Since closest matches score without the title field's boost (bot/search.py), BM25 alone ranks a
+# question about as well as vectors alone (recall@3 0.72 against 0.68-0.75), so a question's BM25
+# weight rose from 0.5 to 0.7 of the vectors' (0.7-1.5 all gave recall@3 0.80-0.82 at k 20 on
+# queries.jsonl, against 0.78; at 1.0 a question over the 110-paper sample lost its paper).
 RRF_K = 20
 # Rarity (IDF) needs a corpus to be measured on: over the 110-paper sample, words rare there but
 # saying nothing about a topic ("read", "keeping") outweighed the topic, so below this many
@@ -45,7 +49,7 @@ RRF_K = 20
 RARITY_MIN_PAPERS = 1000
 LEXICAL_WEIGHT = 2.0
 VECTOR_WEIGHT = 1.0
-FORGIVEN_LEXICAL_WEIGHT = 0.5
+FORGIVEN_LEXICAL_WEIGHT = 0.7
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 

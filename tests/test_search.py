@@ -567,6 +567,29 @@ def test_a_question_needs_only_its_content_words(index: SearchIndex) -> None:
     assert page.hits[0].paper_id == SINKS.id
 
 
+def test_a_questions_common_words_in_a_short_title_do_not_outrank_its_subject() -> None:
+    # Few titles hold "simple" or "model", so in the title field alone they look rare; a short
+    # title made of them used to outrank the paper the question is about.
+    simple = paper("2401.00001", "A Simple Model", "A simple model of graphs.", (), "2024-01-01")
+    hawking = paper(
+        "2401.00002",
+        "Hawking radiation from a flowing fluid",
+        "A fluid flowing faster than its sound waves traps them behind a horizon, an analogue "
+        "of black holes; we measure the thermal spectrum it emits in a water channel.",
+        (),
+        "2024-01-02",
+    )
+    others = [
+        paper(f"2401.{n:05d}", f"Graphs, part {n}", "A simple model of graphs.", (), "2024-01-03")
+        for n in range(3, 12)
+    ]
+    index = SearchIndex.open(None)
+    index.add_or_replace([simple, hawking, *others])
+    page = index.search(parse_query("is there a simple model of why black holes glow"))
+    assert not page.all_terms_matched  # no paper says "glow"
+    assert [hit.paper_id for hit in page.hits[:2]] == [hawking.id, simple.id]
+
+
 @pytest.mark.parametrize(
     ("query", "allowed"),
     [
