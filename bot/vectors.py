@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import threadpoolctl
 
 from bot.embeddings import Embedder, Vectors, paper_text
 from bot.models import Paper
@@ -195,6 +197,7 @@ class VectorIndex:
         self, vector: Vectors, limit: int, exclude: frozenset[str] = frozenset()
     ) -> list[tuple[str, float]]:
         """The ``limit`` papers with the highest cosine to ``vector``, best first."""
+        _one_blas_thread()
         self._refresh()
         with self._lock:
             matrix, live, ids = self._matrix, self._live, self._ids
@@ -338,6 +341,16 @@ class VectorIndex:
         with _temp_then_rename(self._path / STATE_FILE) as temp:
             temp.write_text(json.dumps(state), "utf-8")
         self._loaded_state = self._state_stamp()
+
+
+@functools.cache
+def _one_blas_thread() -> None:
+    """Searches run side by side in worker threads, each multiplying one query vector by the
+    matrix: a pass is bound by memory, not arithmetic, so BLAS's own threads only spin on the
+    cores the other searches need. One BLAS thread halved the CPU per search and its p50 at
+    100k papers (bench/search.py --embeddings wordllama). Process-wide, set on the first
+    search; embedding at ingest does not use BLAS."""
+    threadpoolctl.threadpool_limits(1, user_api="blas")
 
 
 def vectors_path(index_path: Path) -> Path:
