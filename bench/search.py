@@ -159,11 +159,19 @@ async def _copied_vectors(store: Store, vectors: VectorIndex, path: Path, embedd
 
     import numpy as np
 
+    from bot.vectors import _whole_changes
+
+    limit = 1000
     while len(vectors) < embedded:
-        rows = await store.papers_changed_after(vectors.applied_seq(), limit=1000)
+        rows = await store.papers_changed_after(vectors.applied_seq(), limit=limit)
+        page = _whole_changes(rows, limit)  # one change may hold many papers: never split one
         if not rows:
             break
-        await asyncio.to_thread(vectors._add_page, rows)
+        if not page:
+            limit *= 2
+            continue
+        await asyncio.to_thread(vectors._add_page, page)
+        limit = 1000
         print(f"\r  embedded {len(vectors):,}/{embedded:,}", end="", file=sys.stderr, flush=True)
     base = vectors._matrix
     rest = await store._fetchall(
