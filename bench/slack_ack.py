@@ -88,6 +88,8 @@ async def _serve_paperboy(workdir: Path, api_url: str, embeddings: str) -> None:
     bot = Paperboy(store, index)
     await open_vectors(bot, settings)
     await bot.wait_for_vectors(None)  # time searches by words and meaning, not the catch-up
+    if bot.vectors is not None:  # nor the compression of a large index at start
+        await asyncio.to_thread(bot.vectors.prepare_search, wait=True)
     app = build_slack_app(bot, settings, store=store)
     server = await serve_http(app, "127.0.0.1", 0)
     print(f"PORT {server.port}", flush=True)

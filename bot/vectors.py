@@ -264,6 +264,18 @@ class VectorIndex:
         ]
         return found[:limit]
 
+    def prepare_search(self, *, wait: bool = False) -> None:
+        """Start compressing a large index now (in a thread) rather than on the first search,
+        which the exact prefix pass would answer more slowly meanwhile; ``wait`` for it (a
+        benchmark timing the steady state)."""
+        with self._lock:
+            matrix, ids = self._matrix, self._ids
+        if len(matrix) >= PREFIX_FROM:
+            self._coded_for(matrix, ids)
+        coding = self._coding
+        if wait and coding is not None:
+            coding.join()
+
     def _coded_for(self, matrix: Vectors, ids: Sequence[str]) -> _Coded | None:
         """The compressed copy of these rows when one is ready, coding them (again) when there is
         none or many rows came after it: inline for a small index, in a thread for a large one

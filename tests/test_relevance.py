@@ -351,10 +351,7 @@ async def test_a_large_index_ranks_roughly_then_rescores_exactly(
     monkeypatch.setattr(vectors_module, "CODED_FROM", 10**9 if rough_pass == "prefix" else 0)
     if rough_pass == "codes built in a thread":
         monkeypatch.setattr(vectors_module, "CODE_INLINE_ROWS", 0)
-        vectors.nearest(vectors.embedder.embed(["galaxies"])[0], 5)  # the prefix answers
-        assert vectors._coding is not None
-        vectors._coding.join(timeout=60)
-        assert vectors._coded is not None and not vectors._coding.is_alive()
+        vectors.prepare_search(wait=True)  # as the bot does on start, then waiting for it
     for pid, expected in exact.items():
         vector = own[pid]
         assert vector is not None
