@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 import threadpoolctl
@@ -421,6 +420,8 @@ class _Coded:
 
     @classmethod
     def build(cls, matrix: Vectors, ids: Sequence[str]) -> _Coded:
+        import faiss  # here: importing it takes 0.3-0.7 s, and only a large index needs it
+
         faiss.omp_set_num_threads(1)  # per thread: a build must not take every core from searches
         rows, dim = matrix.shape
         data = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -432,6 +433,8 @@ class _Coded:
 
     def candidates(self, vector: Vectors, count: int, total_rows: int) -> npt.NDArray[np.int64]:
         """The ``count`` coded rows scoring best on the codes, and every row coded after."""
+        import faiss
+
         faiss.omp_set_num_threads(1)  # one query: its own thread is enough
         _, found = self.index.search(vector[None, :], count)
         coded: npt.NDArray[np.int64] = found[0][found[0] >= 0]
