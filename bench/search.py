@@ -5,6 +5,13 @@ votes from the store), our index path (parse + SearchIndex.search with snippets)
 
     .venv/bin/python -m bench.search --sizes 20000          # quick
     .venv/bin/python -m bench.search                        # 100k and 1M (several minutes)
+    .venv/bin/python -m bench.search --embeddings wordllama --keep --reuse   # words and meaning
+
+With ``--embeddings`` the command path is hybrid (BM25 + vectors, the product default). Vectors
+are computed by the real model and kept beside the index, so ``--reuse`` skips them too. Above
+``--embed-up-to`` papers (embedding a million synthetic abstracts takes most of an hour on two
+cores) the rest reuse the vectors of the first ones with a little noise: the search code and the
+matrix sizes are the real ones, only which paper has which vector is made up.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from bot.models import ChannelRef
 from bot.query import parse_query
 from bot.search import SearchIndex, register_analyzers
 from bot.storage import Store
+from bot.vectors import VectorIndex, vectors_path
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 T = TypeVar("T")
@@ -87,8 +95,10 @@ async def run(size: int, args: argparse.Namespace, vocabulary: Vocabulary) -> Re
         result.db_bytes = _size(workdir, "papers.db*")
         result.segments = _bare(index.path).searcher().num_segments
         result.index_bytes = _size(workdir / "papers.index", "*")
+        vectors = await open_vectors(store, index, args)
         queries = make_queries(corpus, args.queries)
-        await time_queries(Paperboy(store, index), workdir / "papers.index", queries, result)
+        bot = Paperboy(store, index, vectors=vectors)
+        await time_queries(bot, workdir / "papers.index", queries, result)
     finally:
         await store.close()
     if not (args.keep or args.reuse):
@@ -113,6 +123,75 @@ async def ingest(corpus: Corpus, store: Store, index: SearchIndex, size: int, ba
     print(file=sys.stderr)
     result.upsert_s, result.index_s = upsert.seconds, catch_up.seconds
     return result
+
+
+async def open_vectors(
+    store: Store, index: SearchIndex, args: argparse.Namespace
+) -> VectorIndex | None:
+    """The index's vectors, computed (or completed) by the real model: the first
+    ``args.embed_up_to`` papers embedded, the rest copied from them (see the module doc)."""
+    from bot.embeddings import load_embedder
+
+    if args.embeddings == "off":
+        return None
+    embedder = load_embedder(args.embeddings)
+    if embedder is None:
+        raise SystemExit(f"embedding model {args.embeddings!r} could not be loaded")
+    assert index.path is not None
+    path = vectors_path(index.path)
+    vectors = VectorIndex.open(path, embedder)
+    total = index.num_docs
+    if len(vectors) < total and total > args.embed_up_to:
+        await _copied_vectors(store, vectors, path, args.embed_up_to)
+        vectors = VectorIndex.open(path, embedder)
+    start = time.perf_counter()
+    done = await vectors.catch_up(store)
+    if done:
+        took = time.perf_counter() - start
+        print(f"  embedded {done:,} papers ({done / took:,.0f}/s)", file=sys.stderr)
+    return vectors
+
+
+async def _copied_vectors(store: Store, vectors: VectorIndex, path: Path, embedded: int) -> None:
+    """Embed the first ``embedded`` papers, then write the rest as chunk files of their vectors
+    plus noise, with the state the index would have after a full catch-up."""
+    import json
+
+    import numpy as np
+
+    from bot.vectors import _whole_changes
+
+    limit = 1000
+    while len(vectors) < embedded:
+        rows = await store.papers_changed_after(vectors.applied_seq(), limit=limit)
+        page = _whole_changes(rows, limit)  # one change may hold many papers: never split one
+        if not rows:
+            break
+        if not page:
+            limit *= 2
+            continue
+        await asyncio.to_thread(vectors._add_page, page)
+        limit = 1000
+        print(f"\r  embedded {len(vectors):,}/{embedded:,}", end="", file=sys.stderr, flush=True)
+    base = vectors._matrix
+    rest = await store._fetchall(
+        "SELECT id, change_seq FROM papers WHERE change_seq > ? ORDER BY change_seq",
+        (vectors.applied_seq(),),
+    )
+    rng = np.random.default_rng(5)
+    last = max((int(row["change_seq"]) for row in rest), default=vectors.applied_seq())
+    for start in range(0, len(rest), 100_000):
+        chunk = [str(row["id"]) for row in rest[start : start + 100_000]]
+        picked = base[rng.integers(0, len(base), len(chunk))]
+        noisy = picked + rng.normal(0, 0.02, picked.shape).astype(np.float32)
+        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+        # Named after the last change, so a load takes them; sorted after the embedded chunks.
+        stem = f"chunk-{last:012d}-{start // 100_000:012d}"
+        np.save(path / f"{stem}.npy", noisy.astype(np.float16))
+        (path / f"{stem}.ids").write_text(json.dumps(chunk), "utf-8")
+    state = json.loads((path / "state.json").read_text("utf-8"))
+    state["last_seq"] = last
+    (path / "state.json").write_text(json.dumps(state), "utf-8")
 
 
 def make_queries(corpus: Corpus, count: int) -> list[tuple[str, str]]:
@@ -284,6 +363,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="time queries on a kept index; skip the ingest"
     )
+    parser.add_argument("--embeddings", default="off", help="as PAPERBOY_EMBEDDINGS (wordllama)")
+    parser.add_argument(
+        "--embed-up-to", type=int, default=100_000, help="papers embedded by the model; the rest "
+        "reuse their vectors (embedding 1M takes most of an hour)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     vocabulary = Vocabulary.load(args.seed_page)
     print(f"vocabulary: {len(vocabulary.words):,} terms", file=sys.stderr)

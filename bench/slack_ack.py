@@ -13,6 +13,11 @@ Two loads:
     .venv/bin/python -m bench.slack_ack                          # sample papers, both loads
     .venv/bin/python -m bench.slack_ack --papers 50000           # synthetic corpus (cached)
     .venv/bin/python -m bench.slack_ack --load sequential --sequential 400 --rounds 5
+    .venv/bin/python -m bench.slack_ack --data bench/out/1000000 --embeddings wordllama \
+        --queries mixed          # a corpus kept by bench.search --keep (1M papers, vectors)
+
+``--queries mixed`` draws searches from bench/search.py's mix (very common words, phrases,
+filters, questions, exclusions) instead of the five fixed ones, in both loads.
 """
 
 from __future__ import annotations
@@ -58,6 +63,13 @@ SERVERS = ("bare", "paperboy")
 # -- the bot side (child processes) ----------------------------------------------------------
 
 
+def _files(workdir: Path) -> tuple[Path, Path]:
+    """The database and index in ``workdir``: this bench's own, or a bench.search corpus."""
+    if (workdir / "papers.db").is_file():
+        return workdir / "papers.db", workdir / "papers.index"
+    return workdir / "bench.db", workdir / "bench.index"
+
+
 async def _serve_paperboy(workdir: Path, api_url: str, embeddings: str) -> None:
     from adapters.slack_app import build_slack_app, serve_http
     from bot.app import open_vectors
@@ -66,15 +78,18 @@ async def _serve_paperboy(workdir: Path, api_url: str, embeddings: str) -> None:
     from bot.search import SearchIndex
     from bot.storage import Store
 
-    store = await Store.open(workdir / "bench.db")
-    index = SearchIndex.open(workdir / "bench.index")
+    db_path, index_path = _files(workdir)
+    store = await Store.open(db_path)
+    index = SearchIndex.open(index_path)
     settings = Settings(
-        db_path=workdir / "bench.db", slack_bot_token=Secret("xoxb-bench"),
+        db_path=db_path, index_path=index_path, slack_bot_token=Secret("xoxb-bench"),
         slack_signing_secret=Secret(SECRET), slack_api_url=api_url, embeddings=embeddings,
     )  # fmt: skip
     bot = Paperboy(store, index)
     await open_vectors(bot, settings)
     await bot.wait_for_vectors(None)  # time searches by words and meaning, not the catch-up
+    if bot.vectors is not None:  # nor the compression of a large index at start
+        await asyncio.to_thread(bot.vectors.prepare_search, wait=True)
     app = build_slack_app(bot, settings, store=store)
     server = await serve_http(app, "127.0.0.1", 0)
     print(f"PORT {server.port}", flush=True)
@@ -299,8 +314,17 @@ async def _prepare(workdir: Path, papers: int) -> None:
         await store.close()
 
 
+def _searches(args: argparse.Namespace) -> Sequence[str]:
+    if args.queries == "fixed":
+        return SEARCHES
+    from bench.corpus import Corpus, Vocabulary
+    from bench.search import make_queries
+
+    return [text for _, text in make_queries(Corpus(Vocabulary.load()), 1000)]
+
+
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = args.out / f"slack_ack_{args.papers}"
+    workdir = args.data or args.out / f"slack_ack_{args.papers}"
     if not args.prepared:
         await _prepare(workdir, args.papers)
     fake = FakeSlackApi()
@@ -309,12 +333,17 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         kind: await _start(kind, workdir, fake.api_url, args.embeddings) for kind in SERVERS
     }
     rng = random.Random(args.seed)
+    searches = _searches(args)
     loads: dict[str, tuple[list[str], int]] = {}
     if args.load in {"both", "sequential"}:
-        texts = [f"search {rng.choice(SEARCHES)}" for _ in range(args.sequential)]
+        texts = [f"search {rng.choice(searches)}" for _ in range(args.sequential)]
         loads["sequential"] = (texts, 1)
     if args.load in {"both", "burst"}:
-        loads["burst"] = ([rng.choice(COMMANDS) for _ in range(args.requests)], args.in_flight)
+        burst = [rng.choice(COMMANDS) for _ in range(args.requests)]
+        if args.queries == "mixed":  # the burst's searches from the same mix
+            burst = [f"search {rng.choice(searches)}" if c.startswith("search ") else c
+                     for c in burst]  # fmt: skip
+        loads["burst"] = (burst, args.in_flight)
     results: dict[str, dict[str, list[dict[str, float]]]] = {
         load: {kind: [] for kind in SERVERS} for load in loads
     }
@@ -343,6 +372,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     papers = f"{args.papers:,} synthetic + sample papers" if args.papers else "sample papers"
+    if args.data:
+        papers = f"the corpus in {args.data}"
     print(f"Signed slash commands over loopback, {papers}, {args.rounds} round(s); "
           "medians over rounds (ms)")  # fmt: skip
     columns = ("ack_p50", "ack_p95", "ack_p99", "ack_max", "answer_p50", "answer_p99")
@@ -381,6 +412,9 @@ def main() -> None:
         default="off",
         help="PAPERBOY_EMBEDDINGS for Paperboy: off (words only) or wordllama (words and meaning)",
     )
+    parser.add_argument("--queries", choices=("fixed", "mixed"), default="fixed",
+                        help="five fixed searches, or bench/search.py's mix")  # fmt: skip
+    parser.add_argument("--data", type=Path, help="a corpus kept by bench.search --keep")
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
@@ -390,8 +424,8 @@ def main() -> None:
     elif args.serve == "bare":
         asyncio.run(_serve_bare(args.api_url))
     else:
-        workdir = args.out / f"slack_ack_{args.papers}"
-        args.prepared = (workdir / "bench.db").is_file()
+        workdir = args.data or args.out / f"slack_ack_{args.papers}"
+        args.prepared = _files(workdir)[0].is_file()
         workdir.mkdir(parents=True, exist_ok=True)
         results = asyncio.run(_run(args))
         _report(args, results)

@@ -28,6 +28,9 @@ ACK_SECONDS = Histogram(
     buckets=_FAST,
 )  # fmt: skip
 SEARCH_SECONDS = Histogram("paperboy_search_seconds", "One search, end to end", buckets=_FAST)
+SEARCH_VECTORS_SKIPPED = Counter(
+    "paperboy_search_vectors_skipped", "Searches answered by words alone because many ran at once"
+)
 DIGESTS = Counter(
     "paperboy_digests", "Digests by outcome: posted, quiet, failed, retry, missed", ["outcome"]
 )

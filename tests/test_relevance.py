@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from adapters.console import render
 from bot import retrieval
@@ -201,6 +202,25 @@ async def test_vector_matches_still_obey_phrases_exclusions_and_dates(semantic: 
     assert all(card.paper.published.date() >= later.date() for card in dated.cards)
 
 
+async def test_under_many_searches_at_once_words_alone_answer_and_it_is_counted(
+    semantic: Paperboy, store: Store, index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "keeping a chatbot consistent after its model is upgraded"
+    assert "MUSCLE" in " ".join(titles(await semantic.search(TEAM, question, limit=10)))
+
+    def skipped() -> float:
+        return REGISTRY.get_sample_value("paperboy_search_vectors_skipped_total") or 0.0
+
+    before = skipped()
+    monkeypatch.setattr(retrieval, "BUSY_SEARCHES", 0)  # as if the machine were busy
+    busy = titles(await semantic.search(TEAM, question, limit=10))
+    words_alone = titles(await Paperboy(store, index).search(TEAM, question, limit=10))
+    assert busy == words_alone and "MUSCLE" not in " ".join(busy)
+    assert skipped() == before + 1
+    await semantic.search(TEAM, "sentence embeddings", limit=1)  # keywords never need vectors
+    assert skipped() == before + 1
+
+
 # -- more like this -------------------------------------------------------------------------
 
 
@@ -314,8 +334,9 @@ async def test_weekly_digest_suggests_what_the_team_may_have_missed(semantic: Pa
 # -- the vector index -----------------------------------------------------------------------
 
 
-async def test_a_large_index_ranks_by_a_prefix_then_rescores_exactly(
-    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("rough_pass", ["prefix", "codes", "codes built in a thread"])
+async def test_a_large_index_ranks_roughly_then_rescores_exactly(
+    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch, rough_pass: str
 ) -> None:
     vectors = semantic.vectors
     assert vectors is not None
@@ -323,9 +344,14 @@ async def test_a_large_index_ranks_by_a_prefix_then_rescores_exactly(
     own = {pid: vectors.vector_of(pid) for pid in probes}
     exact = {pid: vectors.nearest(vector, 5) for pid, vector in own.items() if vector is not None}
 
-    # What a million papers would do, on the sample: rank by 64 dimensions, rescore the best 20.
+    # What a million papers would do, on the sample: rank by 64 dimensions or by the compressed
+    # vectors, rescore the best 20.
     monkeypatch.setattr(vectors_module, "PREFIX_FROM", 0)
     monkeypatch.setattr(vectors_module, "PREFIX_CANDIDATES", 20)
+    monkeypatch.setattr(vectors_module, "CODED_FROM", 10**9 if rough_pass == "prefix" else 0)
+    if rough_pass == "codes built in a thread":
+        monkeypatch.setattr(vectors_module, "CODE_INLINE_ROWS", 0)
+        vectors.prepare_search(wait=True)  # as the bot does on start, then waiting for it
     for pid, expected in exact.items():
         vector = own[pid]
         assert vector is not None
