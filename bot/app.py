@@ -93,4 +93,5 @@ async def open_vectors(bot: Paperboy, settings: Settings) -> None:
         )  # fmt: skip
         return
     bot.vectors = await asyncio.to_thread(VectorIndex.open, settings.vectors_path, embedder)
+    bot.index.share_pages_with(bot.vectors)  # ingests then embed while Tantivy indexes
     bot.start_vector_catch_up()
