@@ -129,8 +129,10 @@ _WORDS_NORMALIZER = {
         {"type": "Replace", "pattern": {"String": " "}, "content": _SPACE},
     ],
 }
-# ~160 bytes a word: about 30 MiB at most. Past it the memory starts afresh.
-MAX_CACHED_WORDS = 200_000
+# ~200 bytes a word with the dict: about 80 MiB at most (100k synthetic papers meet 220k distinct
+# words, so a smaller memory would start afresh mid-ingest). Past it the memory starts afresh.
+MAX_CACHED_WORDS = 400_000
+STATIC_BATCH = 4096
 
 
 class StaticEmbedder:
@@ -167,12 +169,14 @@ class StaticEmbedder:
         return int(self._table.shape[1])
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        counts = self.token_counts(texts)
-        sums = np.asarray(counts @ self._table, dtype=np.float32)
-        lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).reshape(-1, 1)
-        return normalise((sums / np.maximum(lengths, 1.0)).astype(np.float32, copy=False))
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # A page's words as Python strings take ~1.5 KB a paper: a few thousand at a time.
+        for start in range(0, len(texts), STATIC_BATCH):
+            counts = self.token_counts(texts[start : start + STATIC_BATCH])
+            sums = np.asarray(counts @ self._table, dtype=np.float32)
+            lengths = np.asarray(counts.sum(axis=1), dtype=np.float32).reshape(-1, 1)
+            vectors[start : start + len(sums)] = sums / np.maximum(lengths, 1.0)
+        return normalise(vectors)
 
     def token_counts(self, texts: Sequence[str]) -> Any:
         """A sparse matrix: row n counts the token ids of ``texts[n]`` (its first ``MAX_CHARS``

@@ -520,10 +520,11 @@ def _start_afresh(path: Path) -> None:
 
 
 async def change_pages(
-    store: PaperSource, seq: int, page: int = CATCH_UP_PAGE
+    store: PaperSource, seq: int, page: int | None = None
 ) -> AsyncGenerator[list[tuple[int, Paper]], None]:
-    """Pages of changes after ``seq``, oldest first, each change whole (never cut in two)."""
-    limit = page
+    """Pages of changes after ``seq``, oldest first, each change whole (never cut in two);
+    ``page`` rows at most unless one change has more (default: ``CATCH_UP_PAGE``)."""
+    limit = page or CATCH_UP_PAGE
     rows = await store.papers_changed_after(seq, limit=limit)
     while rows:
         whole = _whole_changes(rows, limit)
