@@ -4,7 +4,9 @@ Vectors are derived data: they live in a folder beside the Tantivy index (``<ind
 and can always be recomputed from the store. Each catch-up page is embedded in batches off the
 event loop and written as one chunk file (``chunk-<first seq>-<last seq>.npy`` + ``.ids``) before
 the state file records the sequence, so an interrupted catch-up resumes where it stopped and two
-processes never write the same file. Search is exact cosine over a float32 matrix in memory.
+processes never write the same file. When the vectors are where the Tantivy index is, the index
+hands them each page it reads (:meth:`VectorIndex.follow_page`): an ingest reads the store once and
+embeds while Tantivy writes. Search is exact cosine over a float32 matrix in memory.
 """
 
 from __future__ import annotations
