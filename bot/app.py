@@ -94,4 +94,5 @@ async def open_vectors(bot: Paperboy, settings: Settings) -> None:
         return
     bot.vectors = await asyncio.to_thread(VectorIndex.open, settings.vectors_path, embedder)
     await asyncio.to_thread(bot.vectors.prepare_search)
+    bot.index.share_pages_with(bot.vectors)  # ingests then embed while Tantivy indexes
     bot.start_vector_catch_up()

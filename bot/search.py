@@ -90,6 +90,24 @@ class PaperSource(Protocol):
     async def papers_changed_after(self, seq: int, limit: int = ...) -> list[tuple[int, Paper]]: ...
 
 
+ChangePage = list[tuple[int, Paper]]
+
+
+class PageFollower(Protocol):
+    """Derived data that follows the store's changes like the index (bot.vectors.VectorIndex)."""
+
+    async def follow_page(self, after_seq: int, page: ChangePage) -> None:
+        """Apply ``page`` (the changes after ``after_seq``) if nothing else is applying them."""
+        ...
+
+
+async def _offer(follower: PageFollower, after_seq: int, page: ChangePage) -> None:
+    try:
+        await follower.follow_page(after_seq, page)
+    except Exception:  # derived data: its own catch-up applies the page later; the index goes on
+        log.warning("a page of changes was not applied beside the index", exc_info=True)
+
+
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     paper_id: str
@@ -125,6 +143,7 @@ class SearchIndex:
         self._write_lock = threading.Lock()
         self._memory_seq = 0
         self._reloaded_at = time.monotonic()
+        self._followers: list[PageFollower] = []
 
     @classmethod
     def open(
@@ -152,13 +171,20 @@ class SearchIndex:
         """Index ``papers``, replacing any earlier copy with the same id."""
         self._write(papers, seq=None)
 
+    def share_pages_with(self, follower: PageFollower) -> None:
+        """Hand each page this index catches up on to ``follower`` too (the paper vectors), so
+        the store is read once for both and the two are written at the same time."""
+        self._followers.append(follower)
+
     async def catch_up(self, store: PaperSource) -> int:
         """Index what changed in the store since the last catch-up. Returns papers applied."""
         applied = 0
-        async with contextlib.aclosing(_changes(store, self.applied_seq())) as pages:
+        after = self.applied_seq()
+        async with contextlib.aclosing(change_pages(store, after)) as pages:
             async for page in pages:
-                await asyncio.to_thread(self._write, [paper for _, paper in page], page[-1][0])
-                applied += len(page)
+                write = asyncio.to_thread(self._write, [paper for _, paper in page], page[-1][0])
+                await asyncio.gather(write, *(_offer(f, after, page) for f in self._followers))
+                applied, after = applied + len(page), page[-1][0]
         metrics.INDEX_CATCH_UP.set(applied)
         metrics.INDEX_CAUGHT_UP_AT.set(time.time())
         return applied
@@ -170,7 +196,7 @@ class SearchIndex:
         writer is held throughout, so other processes wait (or give up) meanwhile.
         """
         loop = asyncio.get_running_loop()
-        async with contextlib.aclosing(_changes(store, 0)) as pages:
+        async with contextlib.aclosing(change_pages(store, 0)) as pages:
 
             def next_page() -> list[tuple[int, Paper]] | None:
                 # Pages are read on the event loop (the store lives there); indexing runs here.
@@ -500,9 +526,12 @@ def _start_afresh(path: Path) -> None:
     path.mkdir(parents=True)
 
 
-async def _changes(store: PaperSource, seq: int) -> AsyncGenerator[list[tuple[int, Paper]], None]:
-    """Pages of changes after ``seq``, oldest first, each change whole (never cut in two)."""
-    limit = CATCH_UP_PAGE
+async def change_pages(
+    store: PaperSource, seq: int, page: int | None = None
+) -> AsyncGenerator[list[tuple[int, Paper]], None]:
+    """Pages of changes after ``seq``, oldest first, each change whole (never cut in two);
+    ``page`` rows at most unless one change has more (default: ``CATCH_UP_PAGE``)."""
+    limit = page or CATCH_UP_PAGE
     rows = await store.papers_changed_after(seq, limit=limit)
     while rows:
         whole = _whole_changes(rows, limit)
@@ -511,8 +540,8 @@ async def _changes(store: PaperSource, seq: int) -> AsyncGenerator[list[tuple[in
             rows = await store.papers_changed_after(seq, limit=limit)
             continue
         seq = whole[-1][0]
-        # Read the next page while the caller indexes this one: the store's row decoding and
-        # Tantivy's indexing threads then keep different cores busy.
+        # Read the next page while the caller indexes (or embeds) this one: the store's row
+        # decoding and Tantivy's indexing threads (or numpy) then keep different cores busy.
         ahead = None
         if len(rows) == limit:
             ahead = asyncio.ensure_future(store.papers_changed_after(seq, limit=limit))

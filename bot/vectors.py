@@ -4,7 +4,9 @@ Vectors are derived data: they live in a folder beside the Tantivy index (``<ind
 and can always be recomputed from the store. Each catch-up page is embedded in batches off the
 event loop and written as one chunk file (``chunk-<first seq>-<last seq>.npy`` + ``.ids``) before
 the state file records the sequence, so an interrupted catch-up resumes where it stopped and two
-processes never write the same file. Search is exact cosine over a float32 matrix in memory.
+processes never write the same file. When the vectors are where the Tantivy index is, the index
+hands them each page it reads (:meth:`VectorIndex.follow_page`): an ingest reads the store once and
+embeds while Tantivy writes. Search is exact cosine over a float32 matrix in memory.
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ import threadpoolctl
 
 from bot.embeddings import Embedder, Vectors, paper_text
 from bot.models import Paper
-from bot.search import PaperSource
+from bot.search import ChangePage, PaperSource, change_pages
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
-# Papers embedded per chunk file: about a second of work for a static model on two cores.
-PAGE = 1000
+# Papers embedded per chunk file: about a second of work for a static model on two cores. Ingests
+# store 5,000 papers a change, and a page holds whole changes only: a smaller page is read again.
+PAGE = 10_000
 # More chunk files than this are merged into one (see _compact).
 MAX_CHUNKS = 64
 RELOAD_INTERVAL = 1.0
@@ -123,16 +126,23 @@ class VectorIndex:
 
     async def catch_up(self, store: PaperSource) -> int:
         """Embed what changed in the store since the last catch-up. Returns papers embedded."""
-        done, limit = 0, PAGE
+        done = 0
         async with self._catching_up:
-            while rows := await store.papers_changed_after(self.applied_seq(), limit=limit):
-                page = _whole_changes(rows, limit)
-                if not page:
-                    limit *= 2  # one change touched more papers than a page holds: read it whole
-                    continue
-                await asyncio.to_thread(self._add_page, page)
-                done, limit = done + len(page), PAGE
+            pages = change_pages(store, self.applied_seq(), PAGE)
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    await asyncio.to_thread(self._add_page, page)
+                    done += len(page)
         return done
+
+    async def follow_page(self, after_seq: int, page: ChangePage) -> None:
+        """Embed a page the search index read from the store, while the index writes it, when
+        these vectors are at the same point; otherwise :meth:`catch_up` gets to it."""
+        if self._catching_up.locked() or self.applied_seq() != after_seq:
+            return
+        async with self._catching_up:
+            if self.applied_seq() == after_seq:
+                await asyncio.to_thread(self._add_page, page)
 
     async def rebuild(self, store: PaperSource) -> int:
         """Drop every vector and embed the whole store again."""
@@ -476,11 +486,3 @@ def _read_state(path: Path) -> dict[str, int | str]:
 def _start_afresh(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-
-
-def _whole_changes(rows: list[tuple[int, Paper]], limit: int) -> list[tuple[int, Paper]]:
-    """The rows whose change is complete in this page: a full page may cut the last one."""
-    if len(rows) < limit:
-        return rows
-    last = rows[-1][0]
-    return [row for row in rows if row[0] != last]
