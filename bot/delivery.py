@@ -115,8 +115,16 @@ class DigestDelivery:
         report = DeliveryReport()
         with _long_lived():
             due = _scan(await self.store.scheduled_channels(), now)  # one scan for both steps
-        await self.queue_due(now, report, due)
-        await self.post_queued(now, report, due)
+        # Something fell due: plan while the queue is written, so topic matching (a thread)
+        # overlaps the database work instead of following it.
+        planning = asyncio.create_task(self._long_lived_plan(now, due)) if due else None
+        try:
+            await self.queue_due(now, report, due)
+            await self.post_queued(now, report, due, planning)
+        finally:
+            if planning is not None:
+                planning.cancel()
+                await asyncio.gather(planning, return_exceptions=True)
         if report.outcomes:
             log.info("digest run at %s: %s", now.isoformat(timespec="minutes"), report)
         return report
@@ -161,10 +169,12 @@ class DigestDelivery:
         now: datetime,
         report: DeliveryReport | None = None,
         due: list[tuple[ChannelSettings, DuePeriod]] | None = None,
+        planning: asyncio.Task[_Plan] | None = None,
     ) -> None:
         """Claim queued digests (and expired claims) in batches and post them until none are
         left for this process's platforms: ``concurrency`` posts at a time, the next batch
-        claimed while the last one is still being posted."""
+        claimed while the last one is still being posted. ``planning``: the plan already on
+        its way (see :meth:`run_due`)."""
         report = report or DeliveryReport()
         started = time.monotonic()
 
@@ -177,8 +187,7 @@ class DigestDelivery:
         async def feed() -> None:
             while batch := await self._claim(clock()):
                 if not plan:
-                    with _long_lived():
-                        plan.append(await self._plan(now, due))
+                    plan.append(await (planning or self._long_lived_plan(now, due)))
                 for held in batch:
                     await claimed.put(held)
 
@@ -215,6 +224,12 @@ class DigestDelivery:
         return await self.store.claim_digests(
             sorted(self.posters), self.worker, now, now + self.lease, self.claim_batch
         )
+
+    async def _long_lived_plan(
+        self, now: datetime, due: list[tuple[ChannelSettings, DuePeriod]] | None
+    ) -> _Plan:
+        with _long_lived():
+            return await self._plan(now, due)
 
     async def _plan(
         self, now: datetime, due: list[tuple[ChannelSettings, DuePeriod]] | None
