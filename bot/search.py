@@ -208,7 +208,7 @@ class SearchIndex:
         """The store change sequence this index has caught up to."""
         if self._path is None:
             return self._memory_seq
-        return _read_state(self._path).get("last_seq", 0)
+        return int(_read_state(self._path).get("last_seq", 0))
 
     def _write(self, papers: Sequence[Paper], seq: int | None) -> None:
         if not papers:
@@ -274,7 +274,7 @@ class SearchIndex:
             return
         if not rebuilt:
             # Another process may have applied a later change already; never go back.
-            seq = max(seq, _read_state(self._path).get("last_seq", 0))
+            seq = max(seq, int(_read_state(self._path).get("last_seq", 0)))
         _write_state(self._path, seq)
 
     # -- reading --------------------------------------------------------------------------
@@ -466,12 +466,12 @@ def _open_directory(path: Path) -> tantivy.Index:
     path.mkdir(parents=True, exist_ok=True)
     if _state_mismatch(path):
         log.warning("search index at %s is from another version; starting it afresh", path)
-        _start_afresh(path)
+        start_afresh(path)
     try:
         index = tantivy.Index(_schema(), path=str(path), reuse=True)
     except (ValueError, OSError) as error:
         log.warning("search index at %s cannot be opened (%s); starting it afresh", path, error)
-        _start_afresh(path)
+        start_afresh(path)
         index = tantivy.Index(_schema(), path=str(path), reuse=True)
     if not (path / STATE_FILE).exists():
         _write_state(path, 0)
@@ -504,14 +504,20 @@ def _state_mismatch(path: Path) -> bool:
     return _read_state(path).get("schema_version") != SCHEMA_VERSION
 
 
-def _read_state(path: Path) -> dict[str, int]:
+def _read_state(path: Path) -> dict[str, int | str]:
+    return read_state_file(path / STATE_FILE)
+
+
+def read_state_file(file: Path) -> dict[str, int | str]:
+    """A derived index's state file (JSON, written then renamed); empty when missing or unreadable,
+    so the index starts afresh rather than failing."""
     try:
-        data = json.loads((path / STATE_FILE).read_text("utf-8"))
+        data = json.loads(file.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
         return {}
-    return {key: value for key, value in data.items() if isinstance(value, int)}
+    return {key: value for key, value in data.items() if isinstance(value, int | str)}
 
 
 def _write_state(path: Path, last_seq: int) -> None:
@@ -521,7 +527,8 @@ def _write_state(path: Path, last_seq: int) -> None:
     temp.replace(path / STATE_FILE)
 
 
-def _start_afresh(path: Path) -> None:
+def start_afresh(path: Path) -> None:
+    """Empty the index folder ``path`` (derived data: rebuilt from the store)."""
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
 

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -32,7 +31,7 @@ import threadpoolctl
 
 from bot.embeddings import Embedder, Vectors, paper_text
 from bot.models import Paper
-from bot.search import ChangePage, PaperSource, change_pages
+from bot.search import ChangePage, PaperSource, change_pages, read_state_file, start_afresh
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +149,7 @@ class VectorIndex:
             with self._lock:
                 self._reset()
                 if self._path is not None:
-                    _start_afresh(self._path)
+                    start_afresh(self._path)
                     self._write_state()
         return await self.catch_up(store)
 
@@ -350,7 +349,7 @@ class VectorIndex:
             state.get("model") != self._embedder.name or state.get("format") != FORMAT_VERSION
         ):
             log.info("vectors at %s are from another model; computing them afresh", path)
-            _start_afresh(path)
+            start_afresh(path)
             state = {}
         if not state:
             self._write_state()
@@ -385,7 +384,7 @@ class VectorIndex:
                 log.warning("vectors at %s unreadable (%s); computing them afresh", self._path,
                             error)  # fmt: skip
                 break
-        _start_afresh(self._path)
+        start_afresh(self._path)
         self._reset()
         self._write_state()
 
@@ -474,15 +473,4 @@ def _temp_then_rename(target: Path) -> Iterator[Path]:
 
 
 def _read_state(path: Path) -> dict[str, int | str]:
-    try:
-        data = json.loads((path / STATE_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, int | str)}
-
-
-def _start_afresh(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    return read_state_file(path / STATE_FILE)
