@@ -15,6 +15,7 @@ from bot.replies import Command, Reply
 from bot.search import SearchIndex
 from bot.storage import Store
 from tests.papers import NOW, seed_papers
+from tests.slack.fake_slack import FakeSlack
 
 # Fake Hugging Face and arXiv servers (``paper_server``, ``http_client``) for every test.
 pytest_plugins = ["tests.fakes.paper_servers", "tests.fakes.postgres"]
@@ -125,3 +126,10 @@ def chat(ask: Callable[..., Awaitable[Reply]]) -> Chat:
         return render(await ask(text, user=user, channel=channel))
 
     return chat
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack.start()
+    yield fake
+    await fake.close()

@@ -40,13 +40,6 @@ PAPER = "0001.00001"  # the first seed paper, on the shared list the votes go to
 
 
 @pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session

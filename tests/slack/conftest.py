@@ -35,13 +35,6 @@ def _no_slack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 def slack_settings(tmp_path: Path, fake_slack: FakeSlack) -> Settings:
     return Settings(
         db_path=tmp_path / "paperboy.db",
