@@ -51,6 +51,11 @@ QUERIES_LEXICAL = HERE / "queries_lexical.jsonl"  # the forgiving-search set: a 
 # Plain-language questions written before the question-ranking work was tuned, never tuned on:
 # whether a gain on the two sets above holds on questions nobody tuned against.
 QUERIES_HELDOUT = HERE / "queries_heldout.jsonl"
+# A second held-out set, written before the query-expansion work and never tuned on either: one
+# question each about 24 papers of each CSV file drawn by ``heldout2_draw`` (papers no other set
+# asks about).
+QUERIES_HELDOUT2 = HERE / "queries_heldout2.jsonl"
+HELDOUT2_SEED = "heldout2"
 CHANNEL = ChannelRef("bench", "team", "general")
 START = datetime(2007, 4, 2, tzinfo=UTC)
 TEAMS_PER_FIELD = 3
@@ -90,6 +95,21 @@ def load_corpus(folder: Path) -> list[Paper]:
                 )
             )
     return papers
+
+
+def heldout2_draw(papers: Sequence[Paper]) -> list[Paper]:
+    """The papers ``queries_heldout2.jsonl`` asks about, in its order: a seeded draw of 24 from
+    each CSV file among the papers the three earlier query files do not want."""
+    by_title = {p.title: p.id for p in papers}
+    used = set()
+    for path in (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT):
+        for line in filter(str.strip, path.read_text().splitlines()):
+            query = json.loads(line)
+            used.add(query.get("want") or by_title.get(query.get("title", "")))
+    free = [p for p in papers if p.id not in used]
+    rng = random.Random(HELDOUT2_SEED)
+    dated = rng.sample([p for p in free if not p.id.startswith("cvlg-")], 24)
+    return dated + rng.sample([p for p in free if p.id.startswith("cvlg-")], 24)
 
 
 def archive(paper: Paper) -> str:
@@ -138,11 +158,14 @@ async def search_quality(
                 page = await hybrid.search(parse_query(q["query"]), limit=10)
                 ranks.append(rank_of([h.paper_id for h in page.hits], q["want"]))
             print(ranks_report(label, ranks))
-        ranks = []
+        ranks, took = [], []
         for q in chosen:
+            started = time.perf_counter()
             result = await bot.search(CHANNEL, q["query"], limit=10)
+            took.append((time.perf_counter() - started) * 1000)
             ranks.append(rank_of([c.paper.id for c in result.cards], q["want"]))
-        print(ranks_report("command path (Paperboy.search)", ranks))
+        print(ranks_report("command path (Paperboy.search)", ranks)
+              + f"  p50 {statistics.median(took):.1f} ms")  # fmt: skip
 
 
 def titled_bm25(index: SearchIndex, chosen: Sequence[dict[str, str]]) -> list[int | None]:
@@ -161,7 +184,7 @@ def query_sets(papers: Sequence[Paper]) -> dict[tuple[str, str], list[dict[str, 
     """Both query files by kind; ``queries_lexical.jsonl`` names its paper by title."""
     by_title = {p.title: p.id for p in papers}
     sets: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for path in (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT):
+    for path in (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT, QUERIES_HELDOUT2):
         for line in path.read_text().splitlines():
             if not line.strip():
                 continue
@@ -170,7 +193,10 @@ def query_sets(papers: Sequence[Paper]) -> dict[tuple[str, str], list[dict[str, 
             if query["want"]:
                 sets.setdefault((path.name, query["kind"]), []).append(query)
     print(f"\nSearch ({sum(map(len, sets.values()))} queries from {QUERIES.name}, "
-          f"{QUERIES_LEXICAL.name}, {QUERIES_HELDOUT.name})")  # fmt: skip
+          f"{QUERIES_LEXICAL.name}, {QUERIES_HELDOUT.name}, {QUERIES_HELDOUT2.name})")  # fmt: skip
+    drawn = [p.id for p in heldout2_draw(papers)]
+    if [q["want"] for q in sets.get((QUERIES_HELDOUT2.name, "plain"), [])] != drawn:
+        print(f"  note: {QUERIES_HELDOUT2.name} does not ask about the papers its seed draws")
     return sets
 
 
@@ -413,8 +439,9 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             bot = Paperboy(store, index, vectors=vectors)
             await search_quality(bot, index, vectors, papers)
-            await similar_quality(bot, papers, vectors)
-            picks_quality(papers, vectors)
+            if not args.search_only:
+                await similar_quality(bot, papers, vectors)
+                picks_quality(papers, vectors)
         finally:
             await store.close()
     vector_cost(embedder.dim, args.skip_scale)
@@ -425,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     parser.add_argument("--embeddings", default=None, help="as PAPERBOY_EMBEDDINGS")
     parser.add_argument("--skip-scale", action="store_true", help="skip the 1M-vector timing")
+    parser.add_argument("--search-only", action="store_true", help="only search quality")
     parser.add_argument("--hybrid-scale", type=int, default=0, metavar="N",
                         help="only time hybrid search through the command path at N papers "
                              "(the real ones padded with synthetic papers)")  # fmt: skip
