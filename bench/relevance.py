@@ -137,9 +137,17 @@ async def search_quality(
         "fused (RRF 1:1)": Fusion(1.0, 1.0, forgiven_lexical_weight=None),
         "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0, forgiven_lexical_weight=None),
         "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0, forgiven_lexical_weight=None),
-        "default before: query as one text, RRF k 60": Fusion(k=60, rarity_weighted=False),
-        "questions' BM25 at 0.5 (before)": Fusion(forgiven_lexical_weight=0.5),
-        "fused, BM25 2:1, questions 0.7:1 (default)": Fusion(),
+        "default before: query as one text, RRF k 60": Fusion(
+            k=60, rarity_weighted=False, coverage_weighted=False
+        ),
+        "questions' BM25 at 0.5 (before)": Fusion(
+            forgiven_lexical_weight=0.5, coverage_weighted=False
+        ),
+        "questions' BM25 fixed at 0.7 (before)": Fusion(coverage_weighted=False),
+        "questions' BM25 fixed at 1.5": Fusion(
+            forgiven_lexical_weight=1.5, coverage_weighted=False
+        ),
+        "fused, questions' BM25 2.0 x coverage (default)": Fusion(),
     }
     for (name, kind), chosen in query_sets(papers).items():
         print(f" {name}, {kind} ({len(chosen)})")

@@ -30,6 +30,7 @@ from bot.digests import next_daily_digest, weekly_digest
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper
+from bot.query import parse_query
 from bot.replies import Command, PaperList
 from bot.search import SearchIndex
 from bot.sources.sample import load_sample
@@ -475,3 +476,27 @@ def test_cli_similar_prints_json_like_search(tmp_path: Path) -> None:
     assert "sample-010" not in {row["id"] for row in rows}
     unknown = paperboy("similar", "sample-999", "--json")
     assert unknown.returncode == 1 and "Unknown paper" in unknown.stderr
+
+
+async def test_a_question_one_abstract_holds_leans_on_its_words(
+    semantic: Paperboy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Coverage starts at 1,000 papers (the sample has ~120); make it start here.
+    monkeypatch.setattr(retrieval, "RARITY_MIN_PAPERS", 0)
+    monkeypatch.setattr(retrieval, "COVERAGE_MIN_PAPERS", 0)
+    index = semantic.index
+    held = "would supernova feedback push gas out of shallow potential wells"
+    other = "what happens to the gas in small galaxies when stars explode"
+    covered = {}
+    for question in (held, other):
+        words = question.split()
+        page = index.search(parse_query(question), limit=100, snippets=False)
+        assert not page.all_terms_matched  # both read as questions, not keywords
+        covered[question] = retrieval.coverage(page, words, index.rarity(words))
+    # Every rare word of the first is in one abstract; the second says it in other words.
+    assert covered[held] == 1.0
+    assert covered[other] < 0.8
+    found = titles(await semantic.search(TEAM, held, limit=5))
+    assert found[0] == "Stellar feedback and the quenching of dwarf galaxies"
+    found = titles(await semantic.search(TEAM, other, limit=10))
+    assert "Stellar feedback and the quenching of dwarf galaxies" in found
