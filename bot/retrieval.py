@@ -52,14 +52,15 @@ RARITY_MIN_PAPERS = 1000
 LEXICAL_WEIGHT = 2.0
 VECTOR_WEIGHT = 1.0
 FORGIVEN_LEXICAL_WEIGHT = 0.7
-# From RARITY_MIN_PAPERS papers on, a question's BM25 weight follows how much of it the best BM25
+# From COVERAGE_MIN_PAPERS papers on, a question's BM25 weight follows how much of it the best BM25
 # paper holds: its BM25 score over the summed rarity of the question's words (a paper with each
 # rare word once scores about that sum), capped at 1, times this weight. A question whose words
 # are all in one abstract counts BM25 like keywords; one the abstracts say in other words leans on
 # vectors. bench/relevance.py, against the fixed 0.7 (recall@3 / MRR): queries.jsonl questions
 # 0.80 / 0.71 -> 0.82 / 0.71, queries_lexical.jsonl questions MRR 0.83 -> 0.94, keywords equal;
 # never tuned on, queries_heldout.jsonl 0.77 / 0.72 -> 0.81 / 0.76 and queries_heldout2.jsonl
-# 0.92 / 0.83 -> 0.98 / 0.88. Fixed weights 1.0-1.5 gained less (README, Relevance).
+# 0.92 / 0.83 -> 0.96 / 0.87. Fixed weights 1.0-1.5 gained less (README, Relevance); per-query
+# cost: a sum over the rarities the query vector already needs.
 # Like rarity, coverage needs a corpus: forced on over the 110-paper sample, a question of common
 # words ("how well do sentence vectors work across many languages") lost its paper from the top 10.
 COVERED_LEXICAL_WEIGHT = 2.0
@@ -115,8 +116,7 @@ class HybridSearch:
             if others >= BUSY_SEARCHES:
                 metrics.SEARCH_VECTORS_SKIPPED.inc()
                 return await self._lexical_page(query, lexical, limit)
-            rarity = await asyncio.to_thread(self._rarity, text)
-            nearest = await asyncio.to_thread(self._nearest_to_words, vectors, text, rarity, wide)
+            rarity, nearest = await asyncio.to_thread(self._nearest_to_words, vectors, text, wide)
         lexical_ids = {hit.paper_id for hit in lexical.hits}
         only_vector = [pid for pid, _ in nearest if pid not in lexical_ids]
         allowed = set(lexical_ids)
@@ -150,12 +150,6 @@ class HybridSearch:
         hits = [replace(hit, snippet=snippets.get(hit.paper_id, hit.snippet)) for hit in shown]
         return replace(page, hits=hits)
 
-    def _rarity(self, text: str) -> list[float] | None:
-        """Each word's rarity, when the index is large enough for rarity to mean something."""
-        if self.index.num_docs < RARITY_MIN_PAPERS:
-            return None
-        return self.index.rarity(text.split())
-
     def _fusion_for(self, lexical: SearchPage, text: str, rarity: list[float] | None) -> Fusion:
         fusion = self.fusion
         if lexical.all_terms_matched or fusion.forgiven_lexical_weight is None:
@@ -166,15 +160,18 @@ class HybridSearch:
         return replace(fusion, lexical_weight=fusion.forgiven_lexical_weight)
 
     def _nearest_to_words(
-        self, vectors: VectorIndex, text: str, rarity: list[float] | None, limit: int
-    ) -> list[tuple[str, float]]:
+        self, vectors: VectorIndex, text: str, limit: int
+    ) -> tuple[list[float] | None, list[tuple[str, float]]]:
+        """The words' rarity (``None`` below RARITY_MIN_PAPERS: it needs a corpus to be
+        measured on) and the papers nearest to the query vector."""
         words = text.split()
+        rarity = self.index.rarity(words) if self.index.num_docs >= RARITY_MIN_PAPERS else None
         if not self.fusion.rarity_weighted or rarity is None:
-            return vectors.nearest_to_text(text, limit)
+            return rarity, vectors.nearest_to_text(text, limit)
         query = rarity_weighted(vectors.embedder, words, rarity)
         if query is None:
-            return vectors.nearest_to_text(text, limit)
-        return vectors.nearest(query, limit)
+            return rarity, vectors.nearest_to_text(text, limit)
+        return rarity, vectors.nearest(query, limit)
 
 
 _searches_running = 0  # hybrid searches in this process now (changed on the event loop only)
