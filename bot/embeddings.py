@@ -132,7 +132,8 @@ _WORDS_NORMALIZER = {
 # ~200 bytes a word with the dict: about 80 MiB at most (100k synthetic papers meet 220k distinct
 # words, so a smaller memory would start afresh mid-ingest). Past it the memory starts afresh.
 MAX_CACHED_WORDS = 400_000
-STATIC_BATCH = 4096
+# Finding a page's words takes ~30 bytes of numpy arrays per byte of text: ~30 MB at a time.
+STATIC_BATCH = 1024
 
 
 class StaticEmbedder:
@@ -170,7 +171,6 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # A page's words as Python strings take ~1.5 KB a paper: a few thousand at a time.
         for start in range(0, len(texts), STATIC_BATCH):
             counts = self.token_counts(texts[start : start + STATIC_BATCH])
             sums = np.asarray(counts @ self._table, dtype=np.float32)
@@ -247,18 +247,19 @@ def _page_words(texts: Sequence[str]) -> PageWords | None:
     No text may hold "▁" (the caller sends those whole to the tokenizer)."""
     # A space before each non-empty text: the normaliser's prepended "▁".
     blobs = [b" " + text.encode() if text else b"" for text in texts]
-    sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    sizes = np.fromiter(map(len, blobs), dtype=np.int32, count=len(blobs))
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     if not len(data):
         return [], np.zeros(0, dtype=np.int64), np.zeros(len(texts), dtype=np.int64)
     space = data == 32
     first = space.copy()
     first[1:] &= ~space[:-1]  # a space after something else starts a word …
-    text_starts = np.cumsum(sizes) - sizes
+    text_starts = np.cumsum(sizes, dtype=np.int32) - sizes
     first[text_starts[sizes > 0]] = True  # … and so does every text's start
-    starts = np.flatnonzero(first)
-    word_of_byte = np.cumsum(first) - 1
-    offset = np.arange(len(data)) - starts[word_of_byte]
+    # Positions in 32 bits (a page is a few MB): half the memory traffic of numpy's default.
+    starts = np.flatnonzero(first).astype(np.int32)
+    word_of_byte = np.cumsum(first, dtype=np.int32) - 1
+    offset = np.arange(len(data), dtype=np.int32) - starts[word_of_byte]
     hashes = np.add.reduceat((data + np.uint64(1)) * _powers(int(offset.max()) + 1)[offset], starts)
     lengths = np.diff(starts, append=len(data))
     _, first_seen, column = np.unique(hashes, return_index=True, return_inverse=True)
