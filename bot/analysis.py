@@ -48,6 +48,7 @@ _TEX = re.compile(
 # acronyms), a hyphen (compounds); Python checks the few places found.
 _CAPITAL_S = re.compile(r"[A-Z]s\b")
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+_NOT_SPACE = re.compile(r"\S*")  # \s is what str.split() splits on
 
 # A query word typed in lowercase: "llms", "cnns", "rnns". No vowel before the "s" means it is
 # not an English word the stemmer knows how to handle ("bus", "gas" keep their "s").
@@ -162,17 +163,16 @@ def _acronym_edits(text: str) -> list[tuple[int, int, str]]:
 def _compounds(text: str) -> list[tuple[int, int, str]]:
     """Words joined by hyphens, each part letters or digits (pre-training, GPT-4, k-means):
     their span and their joined form."""
-    if "-" not in text:
-        return []
     found: list[tuple[int, int, str]] = []
-    at = 0
-    # Splitting on spaces is fast; only the few pieces with a hyphen meet the regex.
-    for piece in text.split():
-        if "-" not in piece:
-            continue
-        at = text.find(piece, at)
-        for match in _COMPOUND.finditer(piece):
+    end = 0
+    # From each hyphen to the spaces around it: a few per abstract, where splitting the whole
+    # text into words to look for them cost more than the rest of normalising.
+    while (hyphen := text.find("-", end)) >= 0:
+        start = hyphen
+        while start > end and not text[start - 1].isspace():
+            start -= 1
+        end = _NOT_SPACE.match(text, hyphen).end()  # type: ignore[union-attr]  # always matches
+        for match in _COMPOUND.finditer(text, start, end):
             compound = match.group()
-            found.append((at + match.start(), at + match.end(), compound.replace("-", "")))
-        at += len(piece)
+            found.append((match.start(), match.end(), compound.replace("-", "")))
     return found

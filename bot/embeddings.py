@@ -132,7 +132,8 @@ _WORDS_NORMALIZER = {
 # ~200 bytes a word with the dict: about 80 MiB at most (100k synthetic papers meet 220k distinct
 # words, so a smaller memory would start afresh mid-ingest). Past it the memory starts afresh.
 MAX_CACHED_WORDS = 400_000
-STATIC_BATCH = 4096
+# Finding a page's words takes ~30 bytes of numpy arrays per byte of text: ~30 MB at a time.
+STATIC_BATCH = 1024
 
 
 class StaticEmbedder:
@@ -158,7 +159,7 @@ class StaticEmbedder:
         self._words.normalizer = None  # words arrive normalised
         # Special tokens are matched in the raw text before normalising: such texts go whole.
         self._specials = tuple(token["content"] for token in config.get("added_tokens", ()))
-        self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache: dict[str | bytes, tuple[int, ...]] = {}
 
     @property
     def name(self) -> str:
@@ -170,7 +171,6 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # A page's words as Python strings take ~1.5 KB a paper: a few thousand at a time.
         for start in range(0, len(texts), STATIC_BATCH):
             counts = self.token_counts(texts[start : start + STATIC_BATCH])
             sums = np.asarray(counts @ self._table, dtype=np.float32)
@@ -184,7 +184,9 @@ class StaticEmbedder:
         clipped = [text[:MAX_CHARS] for text in texts]
         if not self._by_words:
             return _count_rows(self._whole_ids(clipped), len(self._table))
-        whole = [n for n, text in enumerate(clipped) if self._special(text)]
+        # Special tokens, and the "▁" the normaliser writes for a space, are rare: such texts go
+        # whole through the tokenizer.
+        whole = [n for n, text in enumerate(clipped) if self._special(text) or _SPACE in text]
         skipped = set(whole)
         counts = self._counts_by_words(["" if n in skipped else t for n, t in enumerate(clipped)])
         if whole:
@@ -201,31 +203,107 @@ class StaticEmbedder:
         return "<" in text and any(token in text for token in self._specials)
 
     def _counts_by_words(self, texts: Sequence[str]) -> Any:
-        """Texts x words (each word once a page, in Python) times words x tokens (sparse)."""
+        """Texts x words (each distinct word of the page once) times words x tokens (sparse)."""
         from scipy.sparse import csr_array
 
-        words = [_words(text) for text in texts]
+        found = _page_words(texts)
+        if found is None:  # two different words with one hash: found the slow way
+            found = _page_words_in_python(texts)
+        vocabulary, columns, per_text = found
         cache = self._cache
         if len(cache) > MAX_CACHED_WORDS:
             cache = self._cache = {}  # threads still reading the old one keep it
-        present = set(chain.from_iterable(words))
-        unseen = list(present.difference(cache))
+        unseen = [word for word in vocabulary if word not in cache]
         if unseen:
-            encoded = self._words.encode_batch_fast(unseen, add_special_tokens=False)
+            # Words arrive as UTF-8 with spaces (decoded only when new) or as the tokenizer
+            # writes them; the tokenizer gets the latter.
+            written = [_written(word) for word in unseen]
+            encoded = self._words.encode_batch_fast(written, add_special_tokens=False)
             cache.update(zip(unseen, (tuple(e.ids) for e in encoded), strict=True))
-        vocabulary = list(present)
         tokens_of = _count_rows(list(map(cache.__getitem__, vocabulary)), len(self._table))
-        column = dict(zip(vocabulary, range(len(vocabulary)), strict=True)).__getitem__
-        per_text = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         ends = np.cumsum(per_text)
-        columns = np.fromiter(
-            map(column, chain.from_iterable(words)), dtype=np.int64, count=int(ends[-1])
-        )
         words_of = csr_array(
             (np.ones(len(columns), dtype=np.float32), columns, np.concatenate(([0], ends))),
             shape=(len(texts), len(vocabulary)),
         )
         return words_of @ tokens_of
+
+
+# Each text's words as the tokenizer's normaliser writes them (see _words), found with numpy over
+# a whole page's UTF-8 bytes instead of a Python string per word, which cost ~100 µs a paper:
+# a word is a run of spaces and what follows up to the next space; the same word has the same
+# hash; every occurrence is then compared byte by byte with the first one of its hash, so a
+# collision is caught (and the page found the slow way), never silently merged.
+_HASH_MULTIPLIER = 0x100000001B3  # FNV's 64-bit prime
+_hash_powers: npt.NDArray[np.uint64] = np.ones(1, dtype=np.uint64)
+# A page's distinct words (UTF-8 with spaces, or str as the normaliser writes them), each word
+# occurrence's column among them, and each text's count of words.
+PageWords = tuple[list[bytes] | list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _page_words(texts: Sequence[str]) -> PageWords | None:
+    """The distinct words of ``texts``, which of them each word occurrence is (in text order),
+    and how many words each text has; ``None`` when two different words have the same hash.
+    No text may hold "▁" (the caller sends those whole to the tokenizer)."""
+    # A space before each non-empty text: the normaliser's prepended "▁".
+    blobs = [b" " + text.encode() if text else b"" for text in texts]
+    sizes = np.fromiter(map(len, blobs), dtype=np.int32, count=len(blobs))
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    if not len(data):
+        return [], np.zeros(0, dtype=np.int64), np.zeros(len(texts), dtype=np.int64)
+    space = data == 32
+    first = space.copy()
+    first[1:] &= ~space[:-1]  # a space after something else starts a word …
+    text_starts = np.cumsum(sizes, dtype=np.int32) - sizes
+    first[text_starts[sizes > 0]] = True  # … and so does every text's start
+    # Positions in 32 bits (a page is a few MB): half the memory traffic of numpy's default.
+    starts = np.flatnonzero(first).astype(np.int32)
+    word_of_byte = np.cumsum(first, dtype=np.int32) - 1
+    offset = np.arange(len(data), dtype=np.int32) - starts[word_of_byte]
+    hashes = np.add.reduceat((data + np.uint64(1)) * _powers(int(offset.max()) + 1)[offset], starts)
+    lengths = np.diff(starts, append=len(data))
+    _, first_seen, column = np.unique(hashes, return_index=True, return_inverse=True)
+    # The first occurrence of each hash stands for every occurrence: check they are equal.
+    model = first_seen[column]
+    if not np.array_equal(lengths[model], lengths) or not np.array_equal(
+        data[starts[model][word_of_byte] + offset], data
+    ):
+        return None
+    raw = data.tobytes()
+    ends = starts[first_seen] + lengths[first_seen]
+    vocabulary = list(map(raw.__getitem__, map(slice, starts[first_seen].tolist(), ends.tolist())))
+    text_of_word = np.searchsorted(text_starts + sizes, starts, side="right")
+    per_text = np.bincount(text_of_word, minlength=len(texts)).astype(np.int64)
+    return vocabulary, column.astype(np.int64), per_text
+
+
+def _written(word: str | bytes) -> str:
+    """A word as the tokenizer's normaliser writes it."""
+    return word if isinstance(word, str) else word.decode().replace(" ", _SPACE)
+
+
+def _powers(count: int) -> npt.NDArray[np.uint64]:
+    """The multiplier's first ``count`` powers (mod 2**64), kept between pages."""
+    global _hash_powers
+    if len(_hash_powers) < count:
+        size = max(count, 2 * len(_hash_powers))
+        powers, power = [], 1
+        for _ in range(size):  # a few thousand steps, once
+            powers.append(power)
+            power = power * _HASH_MULTIPLIER % 2**64
+        _hash_powers = np.array(powers, dtype=np.uint64)
+    return _hash_powers
+
+
+def _page_words_in_python(texts: Sequence[str]) -> PageWords:
+    words = [_words(text) for text in texts]
+    vocabulary = list(set(chain.from_iterable(words)))
+    column = dict(zip(vocabulary, range(len(vocabulary)), strict=True)).__getitem__
+    per_text = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    columns = np.fromiter(
+        map(column, chain.from_iterable(words)), dtype=np.int64, count=int(per_text.sum())
+    )
+    return vocabulary, columns, per_text
 
 
 def _words(text: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.analysis import normalize, normalize_query
+from bot.analysis import joined_compounds, normalize, normalize_query
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,19 @@ def test_offsets_map_in_order_into_the_original(text: str, data: st.DataObject) 
     assert all(0 <= value <= len(text) for value in starts + ends)
     assert starts == sorted(starts) and ends == sorted(ends)
     assert all(start <= end for start, end in zip(starts, ends, strict=True))
+
+
+def test_compounds_are_found_between_any_kind_of_space() -> None:
+    text = "naïve-bayes\u00a0GPT-4\nk-means, a - b, x- and -y"
+    assert joined_compounds(text) == ["naïvebayes", "GPT4", "kmeans"]
+    assert normalize(text).text.endswith("\nnaïvebayes GPT4 kmeans")
+
+
+@given(st.text(alphabet="ab-_ é1\u00a0\n\t,."))
+def test_each_compound_is_found_in_the_word_that_holds_it(text: str) -> None:
+    expected = [
+        compound.replace("-", "")
+        for word in text.split()
+        for compound in re.findall(r"[^\W_]+(?:-[^\W_]+)+", word)
+    ]
+    assert joined_compounds(text) == expected

@@ -102,6 +102,16 @@ def test_a_texts_vector_does_not_depend_on_its_batch_or_what_was_seen_before(
     np.testing.assert_allclose(alone, together, atol=1e-6)
 
 
+def test_words_whose_hashes_collide_are_still_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A multiplier of 0 hashes every word by its first byte: "▁model" and "▁method" collide.
+    monkeypatch.setattr(embeddings, "_HASH_MULTIPLIER", 0)
+    monkeypatch.setattr(embeddings, "_hash_powers", np.ones(1, dtype=np.uint64))
+    texts = [*sample_texts()[:5], *AWKWARD]
+    embedder = embeddings.load_embedder(None)
+    assert embedder is not None
+    np.testing.assert_allclose(embedder.embed(texts), wordllama_vectors(texts), atol=2e-6)
+
+
 def test_a_tokenizer_that_splits_words_its_own_way_is_run_on_whole_texts() -> None:
     from wordllama.inference import WordLlamaInference
 
