@@ -765,8 +765,9 @@ class _Compiler:
                 )
         parts = []
         phrases = []
+        guard = self._guard(groups)
         for group in groups:
-            matcher = self._group(group)
+            matcher = self._group(group, [q for owner, q in guard if owner is not group])
             if matcher is None:  # a required word no document can contain
                 return _Pass(tantivy.Query.empty_query(), size)
             parts.append((tantivy.Occur.Must, matcher))
@@ -888,19 +889,48 @@ class _Compiler:
             queries.append(tantivy.Query.boost_query(self._term("title", token), title_boost))
         return queries
 
-    def _group(self, group: tuple[Clause, ...]) -> tantivy.Query | None:
-        matchers = [m for m in map(self._clause, group) if m is not None]
+    def _guard(
+        self, groups: Sequence[tuple[Clause, ...]]
+    ) -> list[tuple[tuple[Clause, ...], tantivy.Query]]:
+        """Required one-word groups as filters that score nothing, each with its group.
+
+        A phrase that is one of several alternatives ("pre-training" as a phrase or as
+        "pretraining") sits in a union, and Tantivy advances a union's phrase through every
+        paper with its words, checking positions, however few papers the other required words
+        leave: at 1M papers, "literary state-of-the-art" took as long as "state of the art"
+        alone. Required next to the phrase, a rare word leads, and positions are checked only
+        in its papers; scores are unchanged (the filter counts zero, the group needs it anyway).
+        """
+        guard: list[tuple[tuple[Clause, ...], tantivy.Query]] = []
+        for group in groups:
+            if len(group) == 1 and isinstance(group[0], Word):
+                split, joined = self._word_tokens(group[0].text)
+                if len(split) == 1 and not joined:
+                    zero = tantivy.Query.boost_query(self._term("text", split[0]), 0.0)
+                    guard.append((group, zero))
+        return guard
+
+    def _group(
+        self, group: tuple[Clause, ...], guard: Sequence[tantivy.Query] = ()
+    ) -> tantivy.Query | None:
+        union = len(group) > 1
+        matchers = [m for m in (self._clause(c, guard, union=union) for c in group) if m]
         if len(matchers) <= 1:
             return matchers[0] if matchers else None
         return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matchers])
 
-    def _clause(self, clause: Clause) -> tantivy.Query | None:
+    def _clause(
+        self, clause: Clause, guard: Sequence[tantivy.Query] = (), *, union: bool = False
+    ) -> tantivy.Query | None:
+        """``guard``: filters (scoring zero) for a phrase that is one of several alternatives
+        (``union``: the clause is one of its group's)."""
         if isinstance(clause, Word):
-            return self._word("text", clause.text)
+            return self._word("text", clause.text, guard)
         if isinstance(clause, Phrase):
             if pairs := _stop_word_phrase(clause):
                 return self._all_terms("pairs", pairs)
-            return self._tokens("text", self._phrase_tokens(clause))
+            phrase = self._tokens("text", self._phrase_tokens(clause))
+            return _guarded(phrase, guard) if union else phrase
         if isinstance(clause, Author):
             return self._tokens("authors", self._analyzers.names.analyze(clause.name))
         assert isinstance(clause, Category)
@@ -937,10 +967,15 @@ class _Compiler:
                 phrases.append(tokens)
         return phrases
 
-    def _word(self, field: str, text: str) -> tantivy.Query | None:
+    def _word(
+        self, field: str, text: str, guard: Sequence[tantivy.Query] = ()
+    ) -> tantivy.Query | None:
         """A word in ``field``; ``pre-training`` matches as a phrase or as ``pretraining``."""
         split, joined = self._word_tokens(text)
-        matchers = [m for m in [self._tokens(field, split)] if m is not None]
+        phrase = self._tokens(field, split)
+        if joined and len(split) > 1:
+            phrase = _guarded(phrase, guard)
+        matchers = [m for m in [phrase] if m is not None]
         matchers += [self._term(field, token) for token in joined]
         if len(matchers) <= 1:
             return matchers[0] if matchers else None
@@ -976,6 +1011,13 @@ class _Compiler:
             return self._term(field, tokens[0])
         words: list[str | tuple[int, str]] = [*tokens]
         return tantivy.Query.phrase_query(self._schema, field, words)
+
+
+def _guarded(matcher: tantivy.Query | None, guard: Sequence[tantivy.Query]) -> tantivy.Query | None:
+    if matcher is None or not guard:
+        return matcher
+    parts = [(tantivy.Occur.Must, matcher), *((tantivy.Occur.Must, g) for g in guard)]
+    return tantivy.Query.boolean_query(parts)
 
 
 def _fixed(tier: _Tier | None) -> Callable[[tantivy.Searcher], _Tier | None] | None:
