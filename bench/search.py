@@ -159,7 +159,7 @@ async def _copied_vectors(store: Store, vectors: VectorIndex, path: Path, embedd
 
     import numpy as np
 
-    from bot.vectors import _whole_changes
+    from bot.search import _whole_changes
 
     limit = 1000
     while len(vectors) < embedded:

@@ -69,9 +69,10 @@ STOP_WORDS = frozenset(
 SNIPPET_CHARS = 300
 # Searching with few possible matches counts them exactly (cheap); above, the total is estimated.
 EXACT_COUNT_UP_TO = 20_000
-# Closest matches: a word in more than this share of papers is common (its papers are only
-# scored when the rarer words cannot vouch for the top, see _Compiler._rare_tier).
-COMMON_SHARE = 0.05
+# Closest matches: the most frequent words of a question are left to a tier's optional
+# clauses while their BM25 ceilings add up to at most this share of the next word's
+# (see _Compiler._rare_tier).
+COMMON_SHARE_OF_RARE = 0.3
 BM25_K1 = 1.2  # Tantivy's BM25 term saturation
 # A tier vouches for the top only when its k-th best beats every other match by this factor
 # (scores are 32-bit floats).
@@ -791,8 +792,7 @@ class _Compiler:
         if TITLE_BOOST <= 0:
             return None
         titles = self._union(tokens, 0.0, field="title", boost=TITLE_BOOST)
-        texts = [(tantivy.Occur.Should, self._term("text", token)) for token in tokens]
-        query = tantivy.Query.boolean_query([(tantivy.Occur.Must, titles), *texts])
+        query = _optional(titles, [self._term("text", token) for token in tokens])
         return _Tier(query, tuple(_Scored("text", (t,)) for t in tokens), query)
 
     def _loose(
@@ -822,21 +822,29 @@ class _Compiler:
         return _Pass(self._filtered(parts, query), size)
 
     def _rare_tier(self, tokens: list[str], searcher: tantivy.Searcher) -> _Tier | None:
-        """Closest matches with at least one of the rarer words: a paper with only common words
-        ("use", "model") scores little, so the best closest matches are nearly always here."""
+        """Closest matches with at least one of the rarer words: the most frequent words
+        ("use", "the") together score less than a fraction of what one rarer word does, so
+        the best closest matches are nearly always papers with a rarer word."""
         docs = max(searcher.num_docs, 1)
         frequency = {token: searcher.doc_freq("text", token) for token in tokens}
-        common = [t for t in tokens if frequency[t] > COMMON_SHARE * docs]
-        rare = [t for t in tokens if 0 < frequency[t] <= COMMON_SHARE * docs]
-        if not common or not rare:
+        ordered = sorted((t for t in tokens if frequency[t]), key=lambda t: -frequency[t])
+        ceilings = [_idf(frequency[t], docs) for t in ordered]
+        split = next(
+            (n for n in range(len(ordered) - 1, 0, -1)
+             if sum(ceilings[:n]) <= COMMON_SHARE_OF_RARE * ceilings[n]),
+            0,
+        )  # fmt: skip
+        common, rare = ordered[:split], ordered[split:]
+        # Each paper of the tier also seeks every common word: only worth it when they are few.
+        scored = sum(frequency[t] for t in rare) * (1 + len(common))
+        if not split or scored > sum(frequency.values()) / 2:
             return None
         boost = CLOSEST_TITLE_BOOST
-        parts = [(tantivy.Occur.Must, self._union(rare, boost))]
-        parts += [(tantivy.Occur.Should, q) for t in common for q in self._token_queries(t, boost)]
+        optional = [q for t in common for q in self._token_queries(t, boost)]
         outside = [_Scored("text", (t,)) for t in common]
         if boost > 0:
             outside += [_Scored("title", (t,), boost) for t in common]
-        query = tantivy.Query.boolean_query(parts)
+        query = _optional(self._union(rare, boost), optional)
         return _Tier(query, tuple(outside), query)
 
     def _filtered(
@@ -1011,6 +1019,16 @@ class _Compiler:
             return self._term(field, tokens[0])
         words: list[str | tuple[int, str]] = [*tokens]
         return tantivy.Query.phrase_query(self._schema, field, words)
+
+
+def _optional(required: tantivy.Query, optional: Sequence[tantivy.Query]) -> tantivy.Query:
+    """``required``, scored with each of ``optional`` it also matches. One optional clause at a
+    time: Tantivy seeks a lone term through its skip list, but refills a union of several
+    4,096 papers at a time on every seek, which scores nearly all of a common word's papers."""
+    for matcher in optional:
+        parts = [(tantivy.Occur.Must, required), (tantivy.Occur.Should, matcher)]
+        required = tantivy.Query.boolean_query(parts)
+    return required
 
 
 def _guarded(matcher: tantivy.Query | None, guard: Sequence[tantivy.Query]) -> tantivy.Query | None:
