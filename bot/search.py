@@ -784,7 +784,50 @@ class _Compiler:
             outside = tuple(_Scored(f, t) for group in groups for f, t in self._alternatives(group))
             probe = self._term("text", phrases[0][0])
             tier = _Tier(self._filtered(required, query), outside, probe)
+        elif not phrases and query.since is None:
+            return _Pass(
+                self._filtered(parts, query), size, self._joined_tier(query, groups, parts)
+            )
         return _Pass(self._filtered(parts, query), size, _fixed(tier))
+
+    def _joined_tier(
+        self,
+        query: ParsedQuery,
+        groups: Sequence[tuple[Clause, ...]],
+        parts: list[tuple[tantivy.Occur, tantivy.Query]],
+    ) -> Callable[[tantivy.Searcher], _Tier | None] | None:
+        """A hyphenated word ("inference-specific") matches as a phrase or joined, and the index
+        holds the joined form of every hyphenated compound, so the papers with the joined form
+        are nearly all of its matches and the best of them: the phrase's positions are then
+        checked in those, not in every paper with "inference" and "specific"."""
+        compounds = []
+        for n, group in enumerate(groups):
+            if len(group) == 1 and isinstance(group[0], Word):
+                split, forms = self._word_tokens(group[0].text)
+                if len(split) > 1 and len(forms) == 1:
+                    compounds.append((n, split, forms[0]))
+        if len(compounds) != 1:
+            return None
+        n, split, joined = compounds[0]
+        required = [part for m, part in enumerate(parts) if m != n]
+        required.append((tantivy.Occur.Must, self._term("text", joined)))
+        zero = tantivy.Query.boost_query(self._term("text", joined), 0.0)
+        phrase = _guarded(self._tokens_query("text", split), [zero])
+        assert phrase is not None
+        tier_query = _optional(self._filtered(required, query), [phrase])
+        others = [a for m, g in enumerate(groups) if m != n for a in self._alternatives(g)]
+        scored = [*others, ("text", tuple(split))]
+        tier = _Tier(
+            tier_query, tuple(_Scored(f, t) for f, t in scored), self._term("text", joined)
+        )
+
+        def worth_it(searcher: tantivy.Searcher) -> _Tier | None:
+            # Every paper with "pretraining" also has "pre" and "training": the phrase is
+            # checked in all of them, so the tier only pays when they are a small share.
+            candidates = min(searcher.doc_freq("text", token) for token in split)
+            return tier if searcher.doc_freq("text", joined) <= candidates / 3 else None
+
+        return worth_it
 
     def _title_tier(self, tokens: list[str]) -> _Tier | None:
         """One word (or words in OR) that many titles have: papers with it in the title score
