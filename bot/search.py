@@ -297,13 +297,20 @@ class SearchIndex:
     # -- reading --------------------------------------------------------------------------
 
     def search(
-        self, query: ParsedQuery, *, limit: int = 10, offset: int = 0, snippets: bool = True
+        self,
+        query: ParsedQuery,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        snippets: bool = True,
+        forgive: bool = True,
     ) -> SearchPage:
         """The best ``limit`` papers after ``offset`` and how many match in all.
 
         Papers with every word come first, by BM25; when fewer than ``offset + limit`` have them,
         the closest matches (most of the words, by BM25) follow. Quoted phrases, ``-exclusions``,
-        ``author:``, ``cat:`` and ``since:`` always hold.
+        ``author:``, ``cat:`` and ``since:`` always hold. ``forgive=False``: papers with every
+        word only (fewer than ``limit`` hits then says the closest matches would follow).
         """
         if limit < 1 or offset < 0:
             raise ValueError(f"need limit >= 1 and offset >= 0, got {limit} and {offset}")
@@ -313,7 +320,7 @@ class SearchIndex:
         strict, total, total_is = _run(searcher, plan.strict, wanted)
         found = [(float(score), address, True) for score, address in strict]
         used = plan.strict.query
-        if plan.loose is not None and len(found) < wanted:
+        if forgive and plan.loose is not None and len(found) < wanted:
             loose, total, total_is = _run(searcher, plan.loose, wanted + len(found))
             seen = {_key(address) for _, address, _ in found}
             found += [(float(s), a, False) for s, a in loose if _key(a) not in seen]
