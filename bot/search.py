@@ -43,11 +43,12 @@ NAME_ANALYZER = "paper_names"
 CODE_ANALYZER = "paper_codes"
 PAIR_ANALYZER = "paper_pairs"
 # Free text is matched in one field holding title, abstract and author names, so a query of
-# plain words is a flat intersection (all words) or union (closest matches) of term queries,
-# which Tantivy prunes with block-max WAND instead of scoring every match; any optional clause
-# next to required ones would turn that off. Title words, which say most about a paper, are in
-# that field three times; unions (one word, closest matches) and quoted phrases also score
-# through the title field, where a short title beats a long one.
+# plain words is a flat intersection (all words) or union (closest matches) of term queries.
+# Tantivy could prune a union with block-max WAND, but tantivy-py always collects through a
+# MultiCollector, which scores every match; the tiers below (_Tier) do the pruning per query.
+# Title words, which say most about a paper, are in that field three times; unions (one word,
+# closest matches) and quoted phrases also score through the title field, where a short title
+# beats a long one.
 TITLE_COPIES = 3
 TITLE_BOOST = 2.0
 # Closest matches (no paper has every word: mostly questions in plain words) score through the
@@ -929,8 +930,7 @@ class _Compiler:
     def _union(
         self, tokens: list[str], title_boost: float, *, field: str = "text", boost: float = 1.0
     ) -> tantivy.Query:
-        """Each token as a term query in ``field`` (and the title field), all optional: a flat
-        union of term queries, the shape block-max WAND prunes."""
+        """Each token as a term query in ``field`` (and the title field), all optional."""
         parts = []
         for token in tokens:
             for matcher in self._token_queries(token, title_boost, field=field, boost=boost):
