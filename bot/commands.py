@@ -1051,7 +1051,7 @@ async def home_summary(bot: Paperboy, platform: str, workspace: str, user: str) 
 
 
 def _total(page: SearchPage) -> str:
-    """How many papers match, as the index could tell cheaply ("about 52,000", "at least 100")."""
+    """How many papers match, as the index could tell cheaply ("about 52,000", "more than 5")."""
     if page.total_is == "about":
         return f"about {page.total:,}"
-    return f"at least {page.total:,}" if page.total_is == "at least" else str(page.total)
+    return f"more than {page.total - 1:,}" if page.total_is == "at least" else str(page.total)

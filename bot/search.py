@@ -143,7 +143,7 @@ class SearchPage:
     terms: tuple[str, ...] = ()
     # How ``total`` was found when many papers match (counting them all would cost as much as
     # scoring them all): "about" (from word frequencies, two significant digits) or "at least"
-    # (phrases, whose frequency words do not tell).
+    # (phrases, whose matches word frequencies do not tell: one more than the page).
     total_is: TotalKind = "exact"
 
 
@@ -710,16 +710,16 @@ def _run(
     if size.filtered or size.most(searcher) <= EXACT_COUNT_UP_TO:
         result = searcher.search(step.query, limit=limit, count=True)
         return [(float(s), a) for s, a in result.hits], _count(result), "exact"
+    # Word frequencies say little about a phrase's matches: one more hit says there are more.
+    wanted = limit + 1 if size.phrases else limit
     tier = step.tier(searcher) if step.tier else None
-    hits = tier.top(searcher, limit) if tier else []
+    hits = tier.top(searcher, wanted) if tier else []
     if not hits:
-        hits = [
-            (float(s), a) for s, a in searcher.search(step.query, limit=limit, count=False).hits
-        ]
-    if len(hits) < limit:
+        hits = _top(searcher, step.query, wanted)
+    if len(hits) < wanted:
         return hits, len(hits), "exact"
     if size.phrases:
-        return hits, len(hits), "at least"
+        return hits[:limit], wanted, "at least"
     return hits, max(size.about(searcher), len(hits)), "about"
 
 
