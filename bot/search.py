@@ -640,7 +640,10 @@ class _Tier:
         ]
         if len(hits) < limit:
             return []
-        docs = _bm25_docs(self.probe.explain(searcher, hits[0][1]).to_json())
+        try:
+            docs = _bm25_docs(self.probe.explain(searcher, hits[0][1]).to_json())
+        except ValueError:  # the probe does not match: nothing to vouch with
+            docs = None
         if docs is None:
             return []
         ceiling = sum(part.ceiling(searcher, docs) for part in self.outside)
