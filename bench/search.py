@@ -76,6 +76,8 @@ class Result:
     segments: int = 0
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # (command path seconds, kind, text) of every query: the slowest are what to work on next.
+    by_query: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 async def run(size: int, args: argparse.Namespace, vocabulary: Vocabulary) -> Result:
@@ -159,7 +161,7 @@ async def _copied_vectors(store: Store, vectors: VectorIndex, path: Path, embedd
 
     import numpy as np
 
-    from bot.vectors import _whole_changes
+    from bot.search import _whole_changes
 
     limit = 1000
     while len(vectors) < embedded:
@@ -280,9 +282,11 @@ async def time_queries(
                 await returned
             result.timings[name].append(time.perf_counter() - start)
         result.by_kind[kind].append(result.timings["command path"][-1])
+        result.by_query.append((result.timings["command path"][-1], kind, text))
 
 
 _ORDERS = list(itertools.permutations(range(4)))
+SLOWEST = 12
 _CHANNEL = ChannelRef("console", "bench", "general")
 
 
@@ -341,6 +345,9 @@ def report(result: Result) -> None:
     for kind, values in sorted(result.by_kind.items()):
         p50, p95, p99 = _percentiles(values)
         print(f"  {kind:<24}{p50:>8.2f}{p95:>8.2f}{p99:>8.2f}{len(values):>11}")
+    print("slowest through the command path (ms):")
+    for seconds, kind, text in sorted(result.by_query, reverse=True)[:SLOWEST]:
+        print(f"  {seconds * 1000:>8.1f}  {kind:<20} {text}")
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:

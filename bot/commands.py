@@ -333,7 +333,7 @@ class Paperboy:
         more = None
         if page.total > len(cards):
             more = (
-                f"Showing {len(cards)} of {page.total}. Narrow it with more words, "
+                f"Showing {len(cards)} of {_total(page)}. Narrow it with more words, "
                 '`"a phrase"`, `cat:` or `since:`.'
             )
         title = f"Results for {query}"
@@ -1048,3 +1048,10 @@ async def home_summary(bot: Paperboy, platform: str, workspace: str, user: str) 
         if (s.channel.platform, s.channel.workspace) == (platform, workspace)
     )
     return HomeSummary(saved, top, subscriptions)
+
+
+def _total(page: SearchPage) -> str:
+    """How many papers match, as the index could tell cheaply ("about 52,000", "more than 5")."""
+    if page.total_is == "about":
+        return f"about {page.total:,}"
+    return f"more than {page.total - 1:,}" if page.total_is == "at least" else str(page.total)

@@ -110,9 +110,15 @@ class HybridSearch:
             return await asyncio.to_thread(self.index.search, query, limit=limit)
         wide = max(self.fusion.candidates, limit)
         with _searching() as others:
+            if self.fusion.keywords_alone:
+                # Whether BM25 answers alone needs only the page's papers: at 1M papers, the top
+                # 100 of common words or a phrase cost up to 20x the top 5 (bot/search.py tiers).
+                first = await asyncio.to_thread(
+                    self.index.search, query, limit=limit, snippets=False, forgive=False
+                )
+                if _all_words_fill(first, limit):
+                    return await self._lexical_page(query, first, limit)
             lexical = await asyncio.to_thread(self.index.search, query, limit=wide, snippets=False)
-            if self.fusion.keywords_alone and _all_words_fill(lexical, limit):
-                return await self._lexical_page(query, lexical, limit)
             if others >= BUSY_SEARCHES:
                 metrics.SEARCH_VECTORS_SKIPPED.inc()
                 return await self._lexical_page(query, lexical, limit)

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import search
 from bot.commands import COMMANDS, Paperboy
+from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper
 from bot.replies import Command, Notice, PaperDetail, PaperList, Reply, VoteRecorded
 from tests.conftest import GENERAL, Chat, Clock
@@ -63,6 +65,25 @@ async def test_search_missing_one_word_says_so_and_shows_the_closest_matches(ask
     assert isinstance(reply, PaperList)
     assert reply.title == "No paper has all of: attention, sinks, zyxwvut; closest matches:"
     assert reply.cards[0].paper.title.endswith("with Attention Sinks")
+
+
+async def test_search_with_many_matches_says_about_how_many(
+    bot: Paperboy, ask: Ask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    more = [paper(1, id=f"2501.{n:05d}", title=f"Language models, part {n}") for n in range(1, 13)]
+    await ingest_papers(bot.store, bot.index, more)
+    exact = await ask("search models")
+    assert isinstance(exact, PaperList) and exact.more_hint is not None
+    assert f"Showing 5 of {exact.total}." in exact.more_hint
+    # As with a large corpus: counting every match would cost as much as scoring them all.
+    monkeypatch.setattr(search, "EXACT_COUNT_UP_TO", 0)
+    about = await ask("search models")
+    assert isinstance(about, PaperList) and about.more_hint is not None
+    assert "Showing 5 of about " in about.more_hint
+    assert [c.paper.id for c in about.cards] == [c.paper.id for c in exact.cards]
+    phrase = await ask('search "language models"')
+    assert isinstance(phrase, PaperList) and phrase.more_hint is not None
+    assert "Showing 5 of more than 5." in phrase.more_hint
 
 
 async def test_search_without_a_query_explains_what_to_type(chat: Chat) -> None:

@@ -638,3 +638,98 @@ def test_scores_only_go_down_the_list(index: SearchIndex) -> None:
     scores = [hit.score for hit in page.hits]
     assert scores == sorted(scores, reverse=True)
     assert all(hit.score <= hit.bm25 for hit in page.hits)
+
+
+# -- many matches: the top from a tier, the total estimated ---------------------------------------
+
+_WORDS = [
+    "model",
+    "training",
+    "data",
+    "graph",
+    "learning",
+    "network",
+    "vision",
+    "language",
+    "robust",
+    "sparse",
+    "attention",
+    "diffusion",
+    "kernel",
+    "policy",
+    "reward",
+]
+
+
+@cache
+def _crowded_index() -> SearchIndex:
+    """400 papers over a few words, so common words and phrases match most of them."""
+    import random
+
+    rng = random.Random(7)
+    papers = []
+    for n in range(400):
+        title = " ".join(rng.choice([*_WORDS, "the"]) for _ in range(rng.randint(3, 8)))
+        words = [rng.choice([*_WORDS, "and", "the", "of", "with"]) for _ in range(60)]
+        words += [word for word in ("quasar", "lepton", "sparse-reward") if rng.random() < 0.03]
+        papers.append(paper(f"2401.{n:05d}", title, " ".join(words), ("A B",), "2024-01-02"))
+    # Short papers saying "boson" again and again: they outrank the long ones that mention the
+    # rarer "quasar" once, so papers with "quasar" cannot vouch for "quasar boson"'s top.
+    for n in range(30):
+        abstract = "boson " * 8 + " ".join(rng.choice(_WORDS) for _ in range(3))
+        papers.append(paper(f"2402.{n:05d}", "boson", abstract, ("C D",), "2024-01-02"))
+    # Likewise "gluon", said five times in short papers, outranks "quark", said once in very
+    # long ones, though "quark" is far rarer.
+    for n in range(6):
+        abstract = "quark " + " ".join(rng.choice(_WORDS) for _ in range(2000))
+        papers.append(paper(f"2403.{n:05d}", "long", abstract, ("E F",), "2024-01-02"))
+    for n in range(250):
+        papers.append(paper(f"2404.{n:05d}", "short", "gluon " * 5, ("G H",), "2024-01-02"))
+    index = SearchIndex.open(None)
+    index.add_or_replace(papers)
+    return index
+
+
+@pytest.mark.parametrize(
+    ("text", "vouches"),
+    [("model", True), ("graph", True), ('"model training"', True), ("the", True),
+     ("quasar training zzqxv", True), ("lepton sparse reward zzqxv", True),
+     ("quasar boson zzqxv", False), ("quark gluon zzqxv", False), ("sparse-reward", True),
+     ("model sparse-reward", True)],
+)  # fmt: skip
+def test_top_from_a_tier_is_the_top_of_every_match(
+    monkeypatch: pytest.MonkeyPatch, text: str, vouches: bool
+) -> None:
+    index = _crowded_index()
+    query = parse_query(text)
+    exact = index.search(query, limit=5, snippets=False)
+    monkeypatch.setattr(search, "EXACT_COUNT_UP_TO", 0)
+    vouched = []
+    top = search._Tier.top
+
+    def counted(tier: search._Tier, searcher: tantivy.Searcher, limit: int) -> list[object]:
+        hits = top(tier, searcher, limit)
+        vouched.append(bool(hits))
+        return hits  # type: ignore[return-value]
+
+    monkeypatch.setattr(search._Tier, "top", counted)
+    fast = index.search(query, limit=5, snippets=False)
+    # Same papers in the same order; scores alike up to the order floats were added in.
+    assert [h.paper_id for h in fast.hits] == [h.paper_id for h in exact.hits]
+    assert [h.score for h in fast.hits] == pytest.approx([h.score for h in exact.hits], rel=1e-6)
+    assert fast.all_terms_matched == exact.all_terms_matched
+    assert any(vouched) == vouches
+
+
+def test_many_matches_are_estimated_not_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = _crowded_index()
+    exact = index.search(parse_query("model training"), limit=5)
+    assert exact.total_is == "exact"
+    monkeypatch.setattr(search, "EXACT_COUNT_UP_TO", 0)
+    about = index.search(parse_query("model training"), limit=5)
+    assert about.total_is == "about"
+    assert exact.total / 2 <= about.total <= exact.total * 2
+    phrase = index.search(parse_query('"model training"'), limit=5)
+    assert (phrase.total_is, phrase.total, len(phrase.hits)) == ("at least", 6, 5)
+    few = index.search(parse_query("zzqxv OR qqzzx"), limit=5)
+    assert (few.total_is, few.total) == ("exact", 0)
