@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from bot.club import week_section
-from bot.models import ChannelRef, Paper, Subscription
+from bot.models import ChannelRef, Paper
 from bot.ranking import rank_trending, trending_score
 from bot.replies import Notice, PaperCard, PaperList, Reply, shorten
 from bot.spelling import spelling_for
 from bot.storage import Store
 from bot.taste import MAX_LIKED, MIN_LIKED, Taste, fit_taste
-from bot.topics import match_subscriptions
+from bot.topics import match_topics
 from bot.vectors import VectorIndex
 
 DAILY = "daily"
@@ -72,31 +72,29 @@ class DigestPlanner:
     _rank_of: dict[str, int] = field(default_factory=dict)
     _topic_ranks: dict[str, list[int]] = field(default_factory=dict)  # query -> sorted ranks
     _topic_ids: dict[str, frozenset[str]] = field(default_factory=dict)
-    _topics_by_channel: dict[ChannelRef, list[Subscription]] = field(default_factory=dict)
+    _topics_by_channel: dict[ChannelRef, list[str]] = field(default_factory=dict)
     _posted: dict[ChannelRef, set[str]] = field(default_factory=dict)
     _votes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     _liked: dict[tuple[str, str], list[Paper]] = field(default_factory=dict)
 
-    async def prepare(self, since: datetime, subscriptions: Sequence[Subscription]) -> None:
+    async def prepare(self, since: datetime, topics: Mapping[ChannelRef, Sequence[str]]) -> None:
+        """Rank the papers seen since ``since`` and match every distinct topic of ``topics``
+        (each channel's topics, oldest first) against them."""
         pool = await self.store.papers_published_since(since)
         self._ranked = rank_trending(pool, {}, self.now)
         self._rank_of = {paper.id: rank for rank, paper in enumerate(self._ranked)}
+        distinct = list(dict.fromkeys(itertools.chain.from_iterable(topics.values())))
         # Topic matching runs in a thread: read what was posted and voted meanwhile.
         matches, self._posted, self._votes = await asyncio.gather(
-            match_subscriptions(pool, subscriptions),
+            asyncio.to_thread(match_topics, pool, distinct),
             self.store.posted_by_channel(DAILY, list(self._rank_of)),
             self.store.votes_by_workspace(since),
         )
-        grouped: dict[ChannelRef, list[Subscription]] = defaultdict(list)
-        for subscription in subscriptions:
-            grouped[subscription.channel].append(subscription)
-            if subscription.query not in self._topic_ids:
-                ids = matches.get(subscription.id, [])
-                self._topic_ids[subscription.query] = frozenset(ids)
-                self._topic_ranks[subscription.query] = sorted(
-                    self._rank_of[i] for i in ids if i in self._rank_of
-                )
-        self._topics_by_channel = dict(grouped)
+        rank_of = self._rank_of
+        for topic, ids in matches.items():
+            self._topic_ids[topic] = frozenset(ids)
+            self._topic_ranks[topic] = sorted(rank_of[i] for i in ids if i in rank_of)
+        self._topics_by_channel = {channel: list(queries) for channel, queries in topics.items()}
 
     async def daily(
         self,
@@ -106,7 +104,7 @@ class DigestPlanner:
         quiet_reason: str | None = None,
     ) -> Digest:
         """The channel's picks among papers since ``since`` it has not been sent before."""
-        topics = [s.query for s in self._topics_by_channel.get(channel, [])]
+        topics = self._topics_by_channel.get(channel, [])
         posted = self._posted.get(channel, set())
         votes = self._votes.get((channel.platform, channel.workspace), {})
         team = (channel.platform, channel.workspace)
@@ -244,7 +242,8 @@ async def next_daily_digest(
         last = (await store.last_digests(DAILY)).get(settings.id)
         since = max(last, now - timedelta(days=4)) if last else since
     planner = DigestPlanner(store, now, vectors)
-    await planner.prepare(since, await store.subscriptions(channel))
+    topics = [subscription.query for subscription in await store.subscriptions(channel)]
+    await planner.prepare(since, {channel: topics})
     return await planner.daily(channel, since, top_n)
 
 

@@ -315,6 +315,15 @@ class Store:
             for row in rows
         ]
 
+    async def topics_by_channel(self) -> dict[int, list[str]]:
+        """Every channel's topics (query text) by channel id, oldest first: what planning many
+        digests needs, without a record per subscription."""
+        rows = await self._fetchall("SELECT channel_id, query FROM subscriptions ORDER BY id")
+        found: dict[int, list[str]] = {}
+        for row in rows:
+            found.setdefault(int(row[0]), []).append(str(row[1]))
+        return found
+
     async def remove_subscription(self, subscription: Subscription) -> bool:
         return (
             await self._db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription.id,))

@@ -6,10 +6,9 @@ so the cost grows with papers + topics, never with papers x topics.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
-from bot.models import Paper, Subscription
+from bot.models import Paper
 from bot.query import ParsedQuery, QueryError, parse_query
 from bot.search import SearchIndex
 
@@ -31,13 +30,3 @@ def match_topics(papers: Sequence[Paper], topics: Sequence[str]) -> dict[str, li
     found = index.matching_ids_many(list(parsed.values()), limit=len(papers))
     matches = dict(zip(parsed, found, strict=True))
     return {topic: matches.get(topic, []) for topic in topics}
-
-
-async def match_subscriptions(
-    papers: Sequence[Paper], subscriptions: Sequence[Subscription]
-) -> dict[int, list[str]]:
-    """For each subscription id, the ids of the candidate papers its topic matches."""
-    by_topic = await asyncio.to_thread(
-        match_topics, papers, [subscription.query for subscription in subscriptions]
-    )
-    return {s.id: by_topic.get(s.query, []) for s in subscriptions}
