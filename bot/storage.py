@@ -547,8 +547,9 @@ class Store:
             "WHERE (channel_id, kind, period) IN ("
             "SELECT d.channel_id, d.kind, d.period FROM digest_runs d "
             "JOIN channels c ON c.id = d.channel_id "
-            # Both halves can read the open-rows index: claims still held are never visited.
-            "WHERE (d.status = 'due' OR (d.status = 'claimed' AND d.lease_expires_at < ?)) "
+            # Spelled with the open-rows index's own condition, so SQLite reads that index
+            # instead of walking every channel (and its claims already taken) per batch.
+            "WHERE d.status IN ('due', 'claimed') AND (d.status = 'due' OR d.lease_expires_at < ?) "
             f"AND c.platform IN ({marks}) LIMIT ?{locking}) "
             "RETURNING channel_id, kind, period, attempts",
             (worker, now, lease_until, now, *platforms, limit),
