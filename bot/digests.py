@@ -97,10 +97,10 @@ class DigestPlanner:
             self.store.posted_by_channel(DAILY, list(self._rank_of)),
             self.store.votes_by_workspace(since),
         )
-        rank_of = self._rank_of
+        rank = self._rank_of.__getitem__  # every match is one of ``pool``
         for topic, ids in matches.items():
             self._topic_ids[topic] = frozenset(ids)
-            self._topic_ranks[topic] = sorted(rank_of[i] for i in ids if i in rank_of)
+            self._topic_ranks[topic] = sorted(map(rank, ids))
         self._topics_by_channel = {channel: list(queries) for channel, queries in topics.items()}
 
     async def daily(
