@@ -33,6 +33,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import Counter as MetricCounter
+
 from bot import metrics
 from bot.digests import DAILY, DigestPlanner, weekly_digest
 from bot.leases import worker_id
@@ -192,11 +194,15 @@ class DigestDelivery:
                 for held in batch:
                     await claimed.put(held)
 
+        counters: dict[str, MetricCounter] = {}  # each outcome's metric, looked up once a run
+
         async def post() -> None:
             while (held := await claimed.get()) is not None:
                 outcome = await self._deliver_claimed(held, plan[0], recorder, report)
                 report.outcomes[outcome] += 1
-                metrics.DIGESTS.labels(outcome=outcome).inc()
+                if outcome not in counters:
+                    counters[outcome] = metrics.DIGESTS.labels(outcome=outcome)
+                counters[outcome].inc()
 
         recorder = _Recorder(self.store, clock, self.flush_every, self.flush_after)
         async with recorder, _keep_leases(self.store, self.worker, clock, self.lease):

@@ -75,6 +75,7 @@ class DigestPlanner:
     _posted: dict[ChannelRef, set[str]] = field(default_factory=dict)
     _votes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     _liked: dict[tuple[str, str], list[Paper]] = field(default_factory=dict)
+    _voters: set[tuple[str, str]] = field(default_factory=set)  # teams with enough upvotes
     # Per rank: the paper's id, and the later of when it was published and first seen.
     _ids: list[str] = field(default_factory=list)
     _newest: list[datetime] = field(default_factory=list)
@@ -92,10 +93,11 @@ class DigestPlanner:
         self._newest = [max(p.first_seen or p.published, p.published) for p in self._ranked]
         distinct = list(dict.fromkeys(itertools.chain.from_iterable(topics.values())))
         # Topic matching runs in a thread: read what was posted and voted meanwhile.
-        matches, self._posted, self._votes = await asyncio.gather(
+        matches, self._posted, self._votes, self._voters = await asyncio.gather(
             asyncio.to_thread(match_topics, pool, distinct),
             self.store.posted_by_channel(DAILY, list(self._rank_of)),
             self.store.votes_by_workspace(since),
+            self.store.teams_with_votes(MIN_LIKED),
         )
         rank = self._rank_of.__getitem__  # every match is one of ``pool``
         for topic, ids in matches.items():
@@ -116,7 +118,9 @@ class DigestPlanner:
         votes = self._votes.get((channel.platform, channel.workspace), {})
         team = (channel.platform, channel.workspace)
         if team not in self._liked:
-            self._liked[team] = await team_liked(self.store, channel)
+            # One read told which teams upvoted enough to have a taste; only those ask for it.
+            voted = team in self._voters
+            self._liked[team] = await team_liked(self.store, channel) if voted else []
         taste, pool = None, []
         if self._liked[team]:
             pool = self._eligible(topics, since, posted, TASTE_POOL)

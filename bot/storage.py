@@ -447,6 +447,15 @@ class Store:
             found.setdefault((row[0], row[1]), {})[row[2]] = int(row[3])
         return found
 
+    async def teams_with_votes(self, papers: int) -> set[tuple[str, str]]:
+        """The (platform, workspace) pairs that upvoted at least ``papers`` distinct papers."""
+        rows = await self._fetchall(
+            "SELECT platform, workspace FROM votes GROUP BY platform, workspace "
+            "HAVING COUNT(DISTINCT paper_id) >= ?",
+            (papers,),
+        )
+        return {(row[0], row[1]) for row in rows}
+
     async def record_posts(
         self, ref: ChannelRef, paper_ids: Iterable[str], kind: str, now: datetime | None = None
     ) -> None:
