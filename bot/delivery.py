@@ -31,7 +31,9 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter as MetricCounter
 
 from bot import metrics
 from bot.digests import DAILY, DigestPlanner, weekly_digest
@@ -39,7 +41,7 @@ from bot.leases import worker_id
 from bot.models import ChannelRef
 from bot.ports import DeliveryError, Poster
 from bot.records import ChannelSettings, ClaimedDigest, DigestClaim, DigestOutcome
-from bot.scheduling import DuePeriod, due_periods
+from bot.scheduling import ChannelSchedule, DuePeriod, due_periods
 from bot.storage import Store
 from bot.vectors import VectorIndex
 
@@ -53,6 +55,7 @@ CLAIM_BATCH = 200
 FLUSH_EVERY = 100
 FLUSH_AFTER = 0.05  # seconds: the longest a posted digest waits unrecorded, plus one flush
 _SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
+_DAWN = datetime(1970, 1, 1, tzinfo=UTC)  # before any channel was created
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +194,15 @@ class DigestDelivery:
                 for held in batch:
                     await claimed.put(held)
 
+        counters: dict[str, MetricCounter] = {}  # each outcome's metric, looked up once a run
+
         async def post() -> None:
             while (held := await claimed.get()) is not None:
                 outcome = await self._deliver_claimed(held, plan[0], recorder, report)
                 report.outcomes[outcome] += 1
-                metrics.DIGESTS.labels(outcome=outcome).inc()
+                if outcome not in counters:
+                    counters[outcome] = metrics.DIGESTS.labels(outcome=outcome)
+                counters[outcome].inc()
 
         recorder = _Recorder(self.store, clock, self.flush_every, self.flush_after)
         async with recorder, _keep_leases(self.store, self.worker, clock, self.lease):
@@ -247,9 +254,9 @@ class DigestDelivery:
         planner = DigestPlanner(self.store, now, self.vectors)
         daily = [job for job in jobs.values() if job.due.kind == DAILY]
         if daily:
-            wanted = {job.ref for job in daily}
-            subscriptions = [s for s in await self.store.all_subscriptions() if s.channel in wanted]
-            await planner.prepare(min(job.since for job in daily), subscriptions)
+            by_id = await self.store.topics_by_channel()
+            topics = {job.ref: by_id[job.channel_id] for job in daily if job.channel_id in by_id}
+            await planner.prepare(min(job.since for job in daily), topics)
         return _Plan(now, jobs, planner, quiet)
 
     async def _deliver_claimed(
@@ -451,7 +458,17 @@ def _scan(
     channels: list[ChannelSettings], now: datetime
 ) -> list[tuple[ChannelSettings, DuePeriod]]:
     """Every digest of these channels due by ``now`` (today's and yesterday's, local)."""
-    return [(c, period) for c in channels for period in due_periods(c.schedule, now, c.created_at)]
+    # Most channels share a few schedules: work each one's periods out once, then keep those
+    # due after the channel was created (what ``due_periods``' ``not_before`` does).
+    by_schedule: dict[ChannelSchedule, list[DuePeriod]] = {}
+    found: list[tuple[ChannelSettings, DuePeriod]] = []
+    for channel in channels:
+        periods = by_schedule.get(channel.schedule)
+        if periods is None:
+            periods = by_schedule[channel.schedule] = due_periods(channel.schedule, now, _DAWN)
+        created = channel.created_at
+        found.extend((channel, period) for period in periods if created < period.due_at)
+    return found
 
 
 def _job(channel: ChannelSettings, due: DuePeriod, last_daily: datetime | None) -> _Job:

@@ -7,7 +7,6 @@ says, so ``/papers digest`` can preview exactly what the scheduler would post.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import math
 from collections import defaultdict
@@ -18,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from bot.club import week_section
-from bot.models import ChannelRef, Paper, Subscription
+from bot.models import ChannelRef, Paper
 from bot.ranking import rank_trending, trending_score
 from bot.replies import Notice, PaperCard, PaperList, Reply, shorten
 from bot.spelling import spelling_for
 from bot.storage import Store
 from bot.taste import MAX_LIKED, MIN_LIKED, Taste, fit_taste
-from bot.topics import match_subscriptions
+from bot.topics import match_topics
 from bot.vectors import VectorIndex
 
 DAILY = "daily"
@@ -72,31 +71,39 @@ class DigestPlanner:
     _rank_of: dict[str, int] = field(default_factory=dict)
     _topic_ranks: dict[str, list[int]] = field(default_factory=dict)  # query -> sorted ranks
     _topic_ids: dict[str, frozenset[str]] = field(default_factory=dict)
-    _topics_by_channel: dict[ChannelRef, list[Subscription]] = field(default_factory=dict)
+    _topics_by_channel: dict[ChannelRef, list[str]] = field(default_factory=dict)
     _posted: dict[ChannelRef, set[str]] = field(default_factory=dict)
     _votes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     _liked: dict[tuple[str, str], list[Paper]] = field(default_factory=dict)
+    _voters: set[tuple[str, str]] = field(default_factory=set)  # teams with enough upvotes
+    # Per rank: the paper's id, and the later of when it was published and first seen.
+    _ids: list[str] = field(default_factory=list)
+    _newest: list[datetime] = field(default_factory=list)
+    # Cards and "Why" lines many channels share: the same paper, votes and matching topics.
+    _cards: dict[tuple[int, int, tuple[str, ...]], PaperCard] = field(default_factory=dict)
+    _why_topics: dict[tuple[str, ...], str] = field(default_factory=dict)
 
-    async def prepare(self, since: datetime, subscriptions: Sequence[Subscription]) -> None:
+    async def prepare(self, since: datetime, topics: Mapping[ChannelRef, Sequence[str]]) -> None:
+        """Rank the papers seen since ``since`` and match every distinct topic of ``topics``
+        (each channel's topics, oldest first) against them."""
         pool = await self.store.papers_published_since(since)
         self._ranked = rank_trending(pool, {}, self.now)
         self._rank_of = {paper.id: rank for rank, paper in enumerate(self._ranked)}
+        self._ids = [paper.id for paper in self._ranked]
+        self._newest = [max(p.first_seen or p.published, p.published) for p in self._ranked]
+        distinct = list(dict.fromkeys(itertools.chain.from_iterable(topics.values())))
         # Topic matching runs in a thread: read what was posted and voted meanwhile.
-        matches, self._posted, self._votes = await asyncio.gather(
-            match_subscriptions(pool, subscriptions),
+        matches, self._posted, self._votes, self._voters = await asyncio.gather(
+            asyncio.to_thread(match_topics, pool, distinct),
             self.store.posted_by_channel(DAILY, list(self._rank_of)),
             self.store.votes_by_workspace(since),
+            self.store.teams_with_votes(MIN_LIKED),
         )
-        grouped: dict[ChannelRef, list[Subscription]] = defaultdict(list)
-        for subscription in subscriptions:
-            grouped[subscription.channel].append(subscription)
-            if subscription.query not in self._topic_ids:
-                ids = matches.get(subscription.id, [])
-                self._topic_ids[subscription.query] = frozenset(ids)
-                self._topic_ranks[subscription.query] = sorted(
-                    self._rank_of[i] for i in ids if i in self._rank_of
-                )
-        self._topics_by_channel = dict(grouped)
+        rank = self._rank_of.__getitem__  # every match is one of ``pool``
+        for topic, ids in matches.items():
+            self._topic_ids[topic] = frozenset(ids)
+            self._topic_ranks[topic] = sorted(map(rank, ids))
+        self._topics_by_channel = {channel: list(queries) for channel, queries in topics.items()}
 
     async def daily(
         self,
@@ -106,12 +113,14 @@ class DigestPlanner:
         quiet_reason: str | None = None,
     ) -> Digest:
         """The channel's picks among papers since ``since`` it has not been sent before."""
-        topics = [s.query for s in self._topics_by_channel.get(channel, [])]
+        topics = self._topics_by_channel.get(channel, [])
         posted = self._posted.get(channel, set())
         votes = self._votes.get((channel.platform, channel.workspace), {})
         team = (channel.platform, channel.workspace)
         if team not in self._liked:
-            self._liked[team] = await team_liked(self.store, channel)
+            # One read told which teams upvoted enough to have a taste; only those ask for it.
+            voted = team in self._voters
+            self._liked[team] = await team_liked(self.store, channel) if voted else []
         taste, pool = None, []
         if self._liked[team]:
             pool = self._eligible(topics, since, posted, TASTE_POOL)
@@ -122,12 +131,13 @@ class DigestPlanner:
             picks = blend(pool, taste, votes, self.now)[:top_n]
         if not picks:
             return Digest(DAILY, _nothing_new(since, bool(topics), quiet_reason))
-        cards = tuple(
-            PaperCard(
-                p, team_votes=votes.get(p.id, 0), reason=_why(p, self._reasons(topics, p), taste)
+        if taste is None:
+            cards = tuple(self._card(p, votes.get(p.id, 0), topics) for p in picks)
+        else:
+            cards = tuple(
+                PaperCard(p, votes.get(p.id, 0), reason=_why(p, self._reasons(topics, p), taste))
+                for p in picks
             )
-            for p in picks
-        )
         title = "Today's picks for your topics" if topics else "Today's trending papers"
         if taste is not None and not topics:
             title = "Today's picks for your team"
@@ -145,22 +155,23 @@ class DigestPlanner:
         """New, unposted papers (only those a topic matched, when the channel has topics), in
         base trending order; only papers the team voted on can move up, so the top ``top_n``
         unvoted ones and every voted one are all that can be picked."""
-
-        def eligible(paper: Paper) -> bool:
-            return paper.id not in posted and _is_new(paper, since)
-
+        ids, newest = self._ids, self._newest
         unvoted: list[Paper] = []
-        for paper in self._in_rank_order(topics):
-            if not votes.get(paper.id) and eligible(paper):
-                unvoted.append(paper)
+        for rank in self._ranks_in_order(topics):
+            paper_id = ids[rank]
+            if newest[rank] >= since and paper_id not in posted and not votes.get(paper_id):
+                unvoted.append(self._ranked[rank])
                 if len(unvoted) == top_n:
                     break
         voted = [
-            self._ranked[self._rank_of[paper_id]]
+            self._ranked[at]
             for paper_id, count in votes.items()
-            if count and paper_id in self._rank_of and self._matched(topics, paper_id)
+            if count
+            and (at := self._rank_of.get(paper_id)) is not None
+            and newest[at] >= since
+            and paper_id not in posted
+            and self._matched(topics, paper_id)
         ]
-        voted = [p for p in voted if eligible(p)]
         if not voted:
             return unvoted  # already in trending order, which no vote changes
         return rank_trending(voted + unvoted, votes, self.now)[:top_n]
@@ -170,18 +181,54 @@ class DigestPlanner:
     ) -> list[Paper]:
         """The first ``size`` new, unposted papers in trending order (matches only, when the
         channel has topics): the pool the team's model ranks."""
-        fresh = (p for p in self._in_rank_order(topics) if p.id not in posted and _is_new(p, since))
+        ids, newest = self._ids, self._newest
+        fresh = (
+            self._ranked[rank]
+            for rank in self._ranks_in_order(topics)
+            if newest[rank] >= since and ids[rank] not in posted
+        )
         return list(itertools.islice(fresh, size))
 
-    def _in_rank_order(self, topics: list[str]) -> Iterator[Paper]:
+    def _ranks_in_order(self, topics: list[str]) -> Iterator[int]:
+        """The ranks of the papers the channel's topics matched (all, without topics), best
+        first, each once."""
         if not topics:
-            yield from self._ranked
+            yield from range(len(self._ranked))
             return
-        last = -1
-        for rank in heapq.merge(*(self._topic_ranks.get(t, []) for t in topics)):
-            if rank != last:  # a paper two topics matched comes once
-                last = rank
-                yield self._ranked[rank]
+        lists = [ranks for topic in topics if (ranks := self._topic_ranks.get(topic))]
+        if len(lists) == 1:
+            yield from lists[0]
+            return
+        # Merge a prefix at a time (few channels read far): the sorted union of each list's
+        # first ``size`` ranks is exact up to the smallest last rank of a list cut short.
+        size, last = 4 * DEFAULT_TOP_N, -1
+        while lists:
+            cut = [ranks[size - 1] for ranks in lists if len(ranks) > size]
+            bound = min(cut) if cut else len(self._ranked)
+            for rank in sorted({rank for ranks in lists for rank in ranks[:size]}):
+                if rank > bound:
+                    break
+                if rank > last:
+                    last = rank
+                    yield rank
+            if not cut:
+                return
+            size *= 4
+
+    def _card(self, paper: Paper, votes: int, topics: list[str]) -> PaperCard:
+        """The paper's card for a channel with these topics (shared: cards are immutable)."""
+        ids = self._topic_ids
+        matched = tuple(t for t in topics if paper.id in ids.get(t, ()))
+        key = (self._rank_of[paper.id], votes, matched)
+        card = self._cards.get(key)
+        if card is None:
+            reason = self._why_topics.get(matched) if matched else None
+            if reason is None:
+                reason = _why(paper, list(matched) or None)
+                if matched:
+                    self._why_topics[matched] = reason
+            card = self._cards[key] = PaperCard(paper, votes, reason=reason)
+        return card
 
     def _matched(self, topics: list[str], paper_id: str) -> bool:
         return not topics or any(paper_id in self._topic_ids.get(t, ()) for t in topics)
@@ -244,7 +291,8 @@ async def next_daily_digest(
         last = (await store.last_digests(DAILY)).get(settings.id)
         since = max(last, now - timedelta(days=4)) if last else since
     planner = DigestPlanner(store, now, vectors)
-    await planner.prepare(since, await store.subscriptions(channel))
+    topics = [subscription.query for subscription in await store.subscriptions(channel)]
+    await planner.prepare(since, {channel: topics})
     return await planner.daily(channel, since, top_n)
 
 
@@ -328,11 +376,6 @@ async def _maybe_missed(
         return []
     picks = [p for p in blend(pool, taste, {}, now) if p.id in taste.scores][:MISSED]
     return [PaperCard(p, reason=f"You may have missed it: {_close_to(taste, p)}") for p in picks]
-
-
-def _is_new(paper: Paper, since: datetime) -> bool:
-    seen = paper.first_seen or paper.published
-    return seen >= since or paper.published >= since
 
 
 def _close_to(taste: Taste, paper: Paper) -> str:

@@ -319,6 +319,15 @@ class Store:
             for row in rows
         ]
 
+    async def topics_by_channel(self) -> dict[int, list[str]]:
+        """Every channel's topics (query text) by channel id, oldest first: what planning many
+        digests needs, without a record per subscription."""
+        rows = await self._fetchall("SELECT channel_id, query FROM subscriptions ORDER BY id")
+        found: dict[int, list[str]] = {}
+        for row in rows:
+            found.setdefault(int(row[0]), []).append(str(row[1]))
+        return found
+
     async def remove_subscription(self, subscription: Subscription) -> bool:
         return (
             await self._db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription.id,))
@@ -442,6 +451,15 @@ class Store:
             found.setdefault((row[0], row[1]), {})[row[2]] = int(row[3])
         return found
 
+    async def teams_with_votes(self, papers: int) -> set[tuple[str, str]]:
+        """The (platform, workspace) pairs that upvoted at least ``papers`` distinct papers."""
+        rows = await self._fetchall(
+            "SELECT platform, workspace FROM votes GROUP BY platform, workspace "
+            "HAVING COUNT(DISTINCT paper_id) >= ?",
+            (papers,),
+        )
+        return {(row[0], row[1]) for row in rows}
+
     async def record_posts(
         self, ref: ChannelRef, paper_ids: Iterable[str], kind: str, now: datetime | None = None
     ) -> None:
@@ -542,8 +560,9 @@ class Store:
             "WHERE (channel_id, kind, period) IN ("
             "SELECT d.channel_id, d.kind, d.period FROM digest_runs d "
             "JOIN channels c ON c.id = d.channel_id "
-            # Both halves can read the open-rows index: claims still held are never visited.
-            "WHERE (d.status = 'due' OR (d.status = 'claimed' AND d.lease_expires_at < ?)) "
+            # Spelled with the open-rows index's own condition, so SQLite reads that index
+            # instead of walking every channel (and its claims already taken) per batch.
+            "WHERE d.status IN ('due', 'claimed') AND (d.status = 'due' OR d.lease_expires_at < ?) "
             f"AND c.platform IN ({marks}) LIMIT ?{locking}) "
             "RETURNING channel_id, kind, period, attempts",
             (worker, now, lease_until, now, *platforms, limit),

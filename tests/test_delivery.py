@@ -12,8 +12,9 @@ import pytest
 from bot.commands import Paperboy
 from bot.delivery import LEASE, DigestDelivery
 from bot.ingest import ingest_papers
-from bot.models import ChannelRef
+from bot.models import ChannelRef, Paper
 from bot.ports import DeliveryError
+from bot.ranking import rank_trending
 from bot.replies import Command, Notice, PaperList, Reply
 from bot.search import SearchIndex
 from bot.storage import Store
@@ -341,3 +342,44 @@ async def test_posted_digests_are_recorded_in_batches_within_the_flush_window(
     # Recorded: the next run finds nothing to post, and the papers count as sent.
     again = await delivery.run_due(START + timedelta(hours=9, minutes=5))
     assert again.outcomes["posted"] == 0 and len(slack.posts) == 25
+
+
+async def test_picks_merge_every_topics_matches_in_trending_order_past_what_was_posted(
+    world: Paperboy, store: Store, index: SearchIndex
+) -> None:
+    # 120 papers; a topic matches every 2nd, 3rd or 10th (some match two or three), and the
+    # channel was already sent the best 45 matches: its picks lie deep in the longer lists.
+    words = {"tokamak": 2, "phonon": 3, "glacier": 10}
+    papers = [
+        Paper(
+            id=f"0001.{n:05d}",
+            title=f"Study {n} of the "
+            + " and ".join([w for w, every in words.items() if n % every == 0] or ["weather"]),
+            abstract="A study.",
+            authors=("A. Author",),
+            published=START + timedelta(minutes=n),
+            hf_upvotes=(n * 37) % 101,
+            on_hf=True,
+        )
+        for n in range(120)
+    ]
+    await ingest_papers(store, index, papers, now=START)
+    await _setup(world, BERLIN, "09:00 Europe/Berlin daily")
+    for word in words:
+        await world.handle(Command(BERLIN, "admin", f"subscribe {word}"))
+    due = datetime(2026, 10, 26, 8, 0, tzinfo=UTC)
+    matched = [p for p in papers if "weather" not in p.title]
+    best_first = rank_trending(matched, {}, due)
+    await store.record_posts(BERLIN, [p.id for p in best_first[:45]], "daily", START)
+
+    slack = RecordingPoster("slack")
+    await DigestDelivery(store, {"slack": slack}).run_due(due)
+
+    (_, reply, _), *_ = slack.posts
+    assert isinstance(reply, PaperList)
+    assert [c.paper.id for c in reply.cards] == [p.id for p in best_first[45:50]]
+    for card in reply.cards:
+        topics = [w for w in words if w in card.paper.title]
+        quoted = ", ".join(f"`{w}`" for w in topics)
+        topic = "topic" if len(topics) == 1 else "topics"
+        assert card.reason == f"Matches your {topic} {quoted}"
