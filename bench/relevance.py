@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import commands, retrieval, search
+from bot import commands, retrieval, search_plan
 from bot.commands import Paperboy
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
@@ -178,12 +178,12 @@ async def search_quality(
 
 def titled_bm25(index: SearchIndex, chosen: Sequence[dict[str, str]]) -> list[int | None]:
     """Forgiving BM25 as it was: closest matches also scored through the boosted title field."""
-    saved = search.CLOSEST_TITLE_BOOST
-    search.CLOSEST_TITLE_BOOST = search.TITLE_BOOST
+    saved = search_plan.CLOSEST_TITLE_BOOST
+    search_plan.CLOSEST_TITLE_BOOST = search_plan.TITLE_BOOST
     try:
         pages = [index.search(parse_query(q["query"]), limit=10, snippets=False) for q in chosen]
     finally:
-        search.CLOSEST_TITLE_BOOST = saved
+        search_plan.CLOSEST_TITLE_BOOST = saved
     found = [[h.paper_id for h in page.hits] for page in pages]
     return [rank_of(ids, q["want"]) for ids, q in zip(found, chosen, strict=True)]
 

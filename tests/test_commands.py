@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import search
+from bot import search_plan
 from bot.commands import COMMANDS, Paperboy
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper
@@ -76,7 +76,7 @@ async def test_search_with_many_matches_says_about_how_many(
     assert isinstance(exact, PaperList) and exact.more_hint is not None
     assert f"Showing 5 of {exact.total}." in exact.more_hint
     # As with a large corpus: counting every match would cost as much as scoring them all.
-    monkeypatch.setattr(search, "EXACT_COUNT_UP_TO", 0)
+    monkeypatch.setattr(search_plan, "EXACT_COUNT_UP_TO", 0)
     about = await ask("search models")
     assert isinstance(about, PaperList) and about.more_hint is not None
     assert "Showing 5 of about " in about.more_hint

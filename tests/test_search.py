@@ -14,7 +14,7 @@ import tantivy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import search
+from bot import search, search_plan
 from bot.models import Paper
 from bot.query import QueryError, parse_query
 from bot.search import SearchIndex, SearchIndexError
@@ -703,16 +703,16 @@ def test_top_from_a_tier_is_the_top_of_every_match(
     index = _crowded_index()
     query = parse_query(text)
     exact = index.search(query, limit=5, snippets=False)
-    monkeypatch.setattr(search, "EXACT_COUNT_UP_TO", 0)
+    monkeypatch.setattr(search_plan, "EXACT_COUNT_UP_TO", 0)
     vouched = []
-    top = search._Tier.top
+    top = search_plan._Tier.top
 
-    def counted(tier: search._Tier, searcher: tantivy.Searcher, limit: int) -> list[object]:
+    def counted(tier: search_plan._Tier, searcher: tantivy.Searcher, limit: int) -> list[object]:
         hits = top(tier, searcher, limit)
         vouched.append(bool(hits))
         return hits  # type: ignore[return-value]
 
-    monkeypatch.setattr(search._Tier, "top", counted)
+    monkeypatch.setattr(search_plan._Tier, "top", counted)
     fast = index.search(query, limit=5, snippets=False)
     # Same papers in the same order; scores alike up to the order floats were added in.
     assert [h.paper_id for h in fast.hits] == [h.paper_id for h in exact.hits]
@@ -725,7 +725,7 @@ def test_many_matches_are_estimated_not_counted(monkeypatch: pytest.MonkeyPatch)
     index = _crowded_index()
     exact = index.search(parse_query("model training"), limit=5)
     assert exact.total_is == "exact"
-    monkeypatch.setattr(search, "EXACT_COUNT_UP_TO", 0)
+    monkeypatch.setattr(search_plan, "EXACT_COUNT_UP_TO", 0)
     about = index.search(parse_query("model training"), limit=5)
     assert about.total_is == "about"
     assert exact.total / 2 <= about.total <= exact.total * 2
