@@ -217,8 +217,7 @@ class DigestPlanner:
 
     def _card(self, paper: Paper, votes: int, topics: list[str]) -> PaperCard:
         """The paper's card for a channel with these topics (shared: cards are immutable)."""
-        ids = self._topic_ids
-        matched = tuple(t for t in topics if paper.id in ids.get(t, ()))
+        matched = tuple(self._reasons(topics, paper) or ())
         key = (self._rank_of[paper.id], votes, matched)
         card = self._cards.get(key)
         if card is None:

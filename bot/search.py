@@ -324,18 +324,14 @@ class SearchIndex:
         result = searcher.search(self._compiler.compile(query), limit=limit, count=False)
         return [str(searcher.doc(address).get_first("id")) for _, address in result.hits]
 
-    def matching_ids_many(
-        self, queries: Sequence[ParsedQuery | tantivy.Query], limit: int
-    ) -> list[list[str]]:
+    def matching_ids_many(self, queries: Sequence[ParsedQuery], limit: int) -> list[list[str]]:
         """:meth:`matching_ids` for many queries on one searcher: a paper many queries match has
-        its stored id read once, not once per query (the bulk of topic matching's time).
-        Queries may come compiled already (:meth:`compile_topic`)."""
+        its stored id read once, not once per query (the bulk of topic matching's time)."""
         searcher = self._searcher()
         ids: dict[tuple[int, int], str] = {}
         found = []
         for query in queries:
-            engine = self.compile_topic(query) if isinstance(query, ParsedQuery) else query
-            hits = searcher.search(engine, limit=limit, count=False).hits
+            hits = searcher.search(self._compiler.compile(query), limit=limit, count=False).hits
             matched = []
             for _, address in hits:
                 key = (address.segment_ord, address.doc)
@@ -344,11 +340,6 @@ class SearchIndex:
                 matched.append(ids[key])
             found.append(matched)
         return found
-
-    def compile_topic(self, query: ParsedQuery) -> tantivy.Query:
-        """The engine query :meth:`matching_ids` runs; it depends on no document, so it can be
-        made while the index is still being written."""
-        return self._compiler.compile(query)
 
     def rarity(self, words: Sequence[str]) -> list[float]:
         """Each word's inverse document frequency in titles and abstracts (0 for a word with
