@@ -40,6 +40,7 @@ from bot.replies import (
 from bot.retrieval import HybridSearch, exact_title_first, key_terms, rank_neighbours
 from bot.scheduling import ScheduleError, parse_schedule
 from bot.search import SearchIndex, SearchPage
+from bot.search_plan import common_words_as_phrase
 from bot.spelling import CHANNEL_CHANGES, WORKSPACE_SETTINGS, CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
@@ -310,14 +311,21 @@ class Paperboy:
             plain = typed_command(channel.platform, "search", "diffusion transformers")
             phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
-        query = parse_query(text)
+        query = common_words_as_phrase(parse_query(text))
         with metrics.timed(metrics.SEARCH_SECONDS):
             if self.vectors is None:
                 page = await self._search_index(query, limit)
+                found = await self.store.papers_with_votes(channel, _ids(page))
             else:
                 hybrid = HybridSearch(self.index, self.store, self.vectors)
-                page = await hybrid.search(query, limit=limit)
-        found = await self.store.papers_with_votes(channel, [hit.paper_id for hit in page.hits])
+                page = await hybrid.search(query, limit=limit, snippets=False)
+                # The snippets are marked in a thread while the store reads the papers.
+                marked, found = await asyncio.gather(
+                    asyncio.to_thread(self.index.snippets, query, _ids(page)),
+                    self.store.papers_with_votes(channel, _ids(page)),
+                )
+                hits = [replace(hit, snippet=marked.get(hit.paper_id)) for hit in page.hits]
+                page = replace(page, hits=hits)
         papers = {paper_id: paper for paper_id, (paper, _) in found.items()}
         page = replace(page, hits=exact_title_first(page.hits, papers, text))
         cards = tuple(
@@ -1048,6 +1056,10 @@ async def home_summary(bot: Paperboy, platform: str, workspace: str, user: str) 
         if (s.channel.platform, s.channel.workspace) == (platform, workspace)
     )
     return HomeSummary(saved, top, subscriptions)
+
+
+def _ids(page: SearchPage) -> list[str]:
+    return [hit.paper_id for hit in page.hits]
 
 
 def _total(page: SearchPage) -> str:

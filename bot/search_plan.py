@@ -22,7 +22,7 @@ from typing import Literal
 import tantivy
 
 from bot.analysis import joined_compounds, normalize_query
-from bot.query import Author, Category, Clause, ParsedQuery, Phrase, Word
+from bot.query import EXAMPLES, Author, Category, Clause, ParsedQuery, Phrase, QueryError, Word
 from bot.search_schema import STOP_WORDS, Analyzers
 
 TITLE_BOOST = 2.0
@@ -139,6 +139,25 @@ class _Plan:
     strict: _Pass  # every word must match (stop words aside)
     loose: _Pass | None  # any word may match; None when there is nothing to forgive
     terms: tuple[str, ...]  # the words that had to match
+
+
+def common_words_as_phrase(query: ParsedQuery) -> ParsedQuery:
+    """What a query of stop words alone asks for: two or more ("on with", "in is by") are the
+    phrase they make, one ("the") is nothing to look for (:class:`QueryError`).
+
+    Nearly every paper has each of them, so as plain words they would rank papers at random,
+    after scoring nearly every paper (30-40 ms at 1M papers, the slowest searches of
+    bench/search.py's mix). As a phrase they mean something, and the pairs field answers it at
+    once. Queries with any other word, filter or quoted phrase are returned as they are."""
+    words = [c.text for group in query.groups for c in group if isinstance(c, Word)]
+    if len(words) != len(query.groups) or not all(map(_lone_stop_word, query.groups)):
+        return query
+    if len(words) == 1:
+        raise QueryError(
+            f"“{words[0]}” is in nearly every paper, so it finds nothing in particular. "
+            f"Add a word that says what you are looking for, e.g. {EXAMPLES}."
+        )
+    return ParsedQuery(((Phrase(tuple(words)),),), query.exclude, query.since)
 
 
 def run_pass(
@@ -545,6 +564,10 @@ def _stop_word_phrase(phrase: Phrase) -> list[str]:
 
 def _plain_words(group: tuple[Clause, ...]) -> bool:
     return all(isinstance(clause, Word) for clause in group)
+
+
+def _lone_stop_word(group: tuple[Clause, ...]) -> bool:
+    return len(group) == 1 and _stop_words(group)
 
 
 def _stop_words(group: tuple[Clause, ...]) -> bool:

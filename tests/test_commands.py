@@ -86,6 +86,24 @@ async def test_search_with_many_matches_says_about_how_many(
     assert "Showing 5 of more than 5." in phrase.more_hint
 
 
+async def test_search_of_common_words_alone_reads_them_as_a_phrase(
+    bot: Paperboy, ask: Ask, chat: Chat
+) -> None:
+    with_it = paper(1, id="2501.00001", title="Learning on with less", abstract="Models.")
+    apart = paper(1, id="2501.00002", title="Learning with less", abstract="Based on data.")
+    await ingest_papers(bot.store, bot.index, [with_it, apart])
+    reply = await ask("search on with")
+    assert isinstance(reply, PaperList)
+    assert reply.title == 'Results for "on with"'
+    assert [card.paper.id for card in reply.cards] == [with_it.id]
+    text = await chat("search The")
+    assert "“The” is in nearly every paper" in text and "Add a word" in text
+    # Any other word keeps the usual meaning: all the words, anywhere.
+    found = await ask("search on with less")
+    assert isinstance(found, PaperList)
+    assert {with_it.id, apart.id} <= {card.paper.id for card in found.cards}
+
+
 async def test_search_without_a_query_explains_what_to_type(chat: Chat) -> None:
     text = await chat("search")
     assert "What should I search for?" in text
