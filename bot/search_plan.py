@@ -148,7 +148,8 @@ def common_words_as_phrase(query: ParsedQuery) -> ParsedQuery:
     Nearly every paper has each of them, so as plain words they would rank papers at random,
     after scoring nearly every paper (30-40 ms at 1M papers, the slowest searches of
     bench/search.py's mix). As a phrase they mean something, and the pairs field answers it at
-    once. Queries with any other word, filter or quoted phrase are returned as they are."""
+    once (-exclusions and since: still apply). A query with any other word, a quoted phrase,
+    author: or cat: is returned as it is."""
     words = [c.text for group in query.groups for c in group if isinstance(c, Word)]
     if len(words) != len(query.groups) or not all(map(_lone_stop_word, query.groups)):
         return query
