@@ -318,7 +318,7 @@ class Paperboy:
                 found = await self.store.papers_with_votes(channel, _ids(page))
             else:
                 hybrid = HybridSearch(self.index, self.store, self.vectors)
-                page = await hybrid.search(query, limit=limit, snippets=False)
+                page = await hybrid.search(query, limit=limit)
                 # The snippets are marked in a thread while the store reads the papers.
                 marked, found = await asyncio.gather(
                     asyncio.to_thread(self.index.snippets, query, _ids(page)),

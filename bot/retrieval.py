@@ -22,7 +22,6 @@ from bot import metrics
 from bot.embeddings import Embedder, Vectors, normalise
 from bot.models import Paper
 from bot.query import Author, Category, Clause, ParsedQuery, Phrase, Word
-from bot.replies import Highlight
 from bot.search import SearchHit, SearchIndex, SearchPage
 from bot.storage import Store
 from bot.vectors import VectorIndex
@@ -103,13 +102,13 @@ class HybridSearch:
     vectors: VectorIndex | None = None
     fusion: Fusion = Fusion()
 
-    async def search(self, query: ParsedQuery, *, limit: int, snippets: bool = True) -> SearchPage:
-        """The best ``limit`` papers; ``snippets=False`` leaves them to the caller (who can read
-        the store meanwhile: see :meth:`SearchIndex.snippets`)."""
+    async def search(self, query: ParsedQuery, *, limit: int) -> SearchPage:
+        """The best ``limit`` papers, without snippets: the caller marks the few it shows
+        (:meth:`SearchIndex.snippets`) while it reads them from the store."""
         text = free_text(query)
         vectors = self.vectors
         if vectors is None or not text or len(vectors) == 0:
-            return await asyncio.to_thread(self.index.search, query, limit=limit)
+            return await asyncio.to_thread(self.index.search, query, limit=limit, snippets=False)
         wide = max(self.fusion.candidates, limit)
         with _searching() as others:
             if self.fusion.keywords_alone:
@@ -119,11 +118,11 @@ class HybridSearch:
                     self.index.search, query, limit=limit, snippets=False, forgive=False
                 )
                 if _all_words_fill(first, limit):
-                    return await self._lexical_page(query, first, limit, snippets)
+                    return _first(first, limit)
             wide_search = asyncio.to_thread(self.index.search, query, limit=wide, snippets=False)
             if others >= BUSY_SEARCHES:
                 metrics.SEARCH_VECTORS_SKIPPED.inc()
-                return await self._lexical_page(query, await wide_search, limit, snippets)
+                return _first(await wide_search, limit)
             # Side by side: both passes leave Python's lock while they scan, so on an otherwise
             # idle machine the second core answers the vectors (4-6 ms at 1M papers) meanwhile.
             lexical, (rarity, nearest) = await asyncio.gather(
@@ -145,23 +144,10 @@ class HybridSearch:
         fusion = self._fusion_for(lexical, text, rarity)
         fused = fuse([h.paper_id for h in lexical.hits], vector_ranks, fusion)
         found = {hit.paper_id: hit for hit in lexical.hits}
-        shown = [pid for pid, _ in fused[:limit]]
-        marked = await asyncio.to_thread(self.index.snippets, query, shown) if snippets else {}
-        hits = [
-            _fused_hit(found.get(pid), pid, score, marked.get(pid)) for pid, score in fused[:limit]
-        ]
+        hits = [_fused_hit(found.get(pid), pid, score) for pid, score in fused[:limit]]
         # Vectors never add a paper with every word (the lexical pass saw all of those), so
         # whether "no paper has all of: …" holds is the lexical pass's to say.
         return replace(lexical, hits=hits, total=max(lexical.total, len(fused)))
-
-    async def _lexical_page(
-        self, query: ParsedQuery, page: SearchPage, limit: int, snippets: bool
-    ) -> SearchPage:
-        shown = page.hits[:limit]
-        ids = [hit.paper_id for hit in shown]
-        marked = await asyncio.to_thread(self.index.snippets, query, ids) if snippets else {}
-        hits = [replace(hit, snippet=marked.get(hit.paper_id, hit.snippet)) for hit in shown]
-        return replace(page, hits=hits)
 
     def _fusion_for(self, lexical: SearchPage, text: str, rarity: list[float] | None) -> Fusion:
         fusion = self.fusion
@@ -230,12 +216,14 @@ def rarity_weighted(
     return query
 
 
-def _fused_hit(
-    lexical: SearchHit | None, paper_id: str, score: float, snippet: Highlight | None
-) -> SearchHit:
+def _first(page: SearchPage, limit: int) -> SearchPage:
+    return replace(page, hits=page.hits[:limit])
+
+
+def _fused_hit(lexical: SearchHit | None, paper_id: str, score: float) -> SearchHit:
     if lexical is None:
-        return SearchHit(paper_id, score, snippet, all_terms=False)
-    return replace(lexical, score=score, snippet=snippet)
+        return SearchHit(paper_id, score, None, all_terms=False)
+    return replace(lexical, score=score)
 
 
 def fuse(lexical: Sequence[str], vector: Sequence[str], fusion: Fusion) -> list[tuple[str, float]]:
