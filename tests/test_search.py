@@ -160,6 +160,20 @@ def test_hyphenated_word_is_a_phrase(index: SearchIndex) -> None:
     assert ids(index, "round-multi") == []
 
 
+def test_hyphenated_word_finds_it_written_apart_after_it_written_as_one() -> None:
+    apart = paper(
+        "2401.00010", "Vision", "Pre training at scale for vision.", ("A B",), "2024-01-02"
+    )
+    joined = paper(
+        "2401.00011", "Vision", "Pre-training at scale for vision.", ("A B",), "2024-01-02"
+    )
+    index = SearchIndex.open(None)
+    index.add_or_replace([apart, joined])
+    assert ids(index, "pre-training") == [joined.id, apart.id]
+    assert ids(index, "vision -pre-training") == []  # excluded however it is written
+    assert ids(index, "vision -pretraining") == [apart.id]
+
+
 def test_exclusion(index: SearchIndex) -> None:
     assert ids(index, "dense -retrieval") == [PVT.id]
     assert set(ids(index, 'models -"language model"')) == {FLOW.id, DDPM.id, LITSEARCH.id}
@@ -666,12 +680,14 @@ def _crowded_index() -> SearchIndex:
     """400 papers over a few words, so common words and phrases match most of them."""
     import random
 
-    rng = random.Random(7)
+    rng, compounds = random.Random(7), random.Random(8)
     papers = []
     for n in range(400):
         title = " ".join(rng.choice([*_WORDS, "the"]) for _ in range(rng.randint(3, 8)))
         words = [rng.choice([*_WORDS, "and", "the", "of", "with"]) for _ in range(60)]
         words += [word for word in ("quasar", "lepton", "sparse-reward") if rng.random() < 0.03]
+        # Common joined ("graphlearning" in most papers), and "graph learning" apart in many.
+        words += ["graph-learning"] * compounds.randint(1, 2) * (compounds.random() < 0.7)
         papers.append(paper(f"2401.{n:05d}", title, " ".join(words), ("A B",), "2024-01-02"))
     # Short papers saying "boson" again and again: they outrank the long ones that mention the
     # rarer "quasar" once, so papers with "quasar" cannot vouch for "quasar boson"'s top.
@@ -695,7 +711,7 @@ def _crowded_index() -> SearchIndex:
     [("model", True), ("graph", True), ('"model training"', True), ("the", True),
      ("quasar training zzqxv", True), ("lepton sparse reward zzqxv", True),
      ("quasar boson zzqxv", False), ("quark gluon zzqxv", False), ("sparse-reward", True),
-     ("model sparse-reward", True)],
+     ("model sparse-reward", True), ("graph-learning", True), ("robust graph-learning", True)],
 )  # fmt: skip
 def test_top_from_a_tier_is_the_top_of_every_match(
     monkeypatch: pytest.MonkeyPatch, text: str, vouches: bool
