@@ -161,7 +161,7 @@ async def search_quality(
         print(ranks_report("same, closest title-boosted (before)", titled_bm25(index, chosen)))
         print(ranks_report("vectors alone", vec))
         for label, fusion in fusions.items():
-            hybrid = HybridSearch(index, bot.store, vectors, fusion)
+            hybrid = HybridSearch(index, vectors, fusion)
             ranks = []
             for q in chosen:
                 page = await hybrid.search(parse_query(q["query"]), limit=10)

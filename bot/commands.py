@@ -317,7 +317,7 @@ class Paperboy:
                 page = await self._search_index(query, limit)
                 found = await self.store.papers_with_votes(channel, _ids(page))
             else:
-                hybrid = HybridSearch(self.index, self.store, self.vectors)
+                hybrid = HybridSearch(self.index, self.vectors)
                 page = await hybrid.search(query, limit=limit)
                 # The snippets are marked in a thread while the store reads the papers.
                 marked, found = await asyncio.gather(

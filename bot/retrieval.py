@@ -4,7 +4,7 @@ A person's question rarely uses the abstract's words, so vectors find what BM25 
 keeps exact words, names and titles on top. The two rankings are combined by weighted reciprocal
 rank fusion over a wide candidate set from each. The query's explicit parts ("phrases",
 -exclude, author:, cat:, since:) still hold: a paper found only by its vector is kept only when
-its record satisfies them. Without vectors (no model, or none computed yet) this is plain BM25.
+the index finds them in it. Without vectors (no model, or none computed yet) this is plain BM25.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import numpy as np
 from bot import metrics
 from bot.embeddings import Embedder, Vectors, normalise
 from bot.models import Paper
-from bot.query import Author, Category, Clause, ParsedQuery, Phrase, Word
+from bot.query import ParsedQuery, Phrase, Word
 from bot.search import SearchHit, SearchIndex, SearchPage
-from bot.storage import Store
 from bot.vectors import VectorIndex
 
 # How many papers each ranker proposes before fusion.
@@ -98,7 +97,6 @@ class HybridSearch:
     """BM25 plus vectors; ``vectors=None`` (or an empty vector index) means BM25 alone."""
 
     index: SearchIndex
-    store: Store
     vectors: VectorIndex | None = None
     fusion: Fusion = Fusion()
 
@@ -133,11 +131,9 @@ class HybridSearch:
         allowed = set(lexical_ids)
         if only_vector:
             if has_constraints(query):
-                # Checking a paper against phrases and exclusions reads and folds its text: only
-                # the nearest few can reach the page, so only they are checked.
+                # Only the nearest few can reach the page, so only they are checked.
                 checked = only_vector[: max(CONSTRAINED_CANDIDATES, 4 * limit)]
-                records = await self.store.get_papers(checked)
-                allowed.update(pid for pid, p in records.items() if satisfies(p, query))
+                allowed.update(await asyncio.to_thread(self.index.meeting, query, checked))
             else:
                 allowed.update(only_vector)
         vector_ranks = [pid for pid, _ in nearest if pid in allowed]
@@ -296,30 +292,6 @@ def has_constraints(query: ParsedQuery) -> bool:
     if query.exclude or query.since is not None:
         return True
     return any(not isinstance(clause, Word) for group in query.groups for clause in group)
-
-
-def satisfies(paper: Paper, query: ParsedQuery) -> bool:
-    """Whether ``paper`` meets the query's explicit parts (plain words are left to relevance)."""
-    if query.since is not None and paper.published.date() < query.since:
-        return False
-    if any(_matches(paper, clause) for clause in query.exclude):
-        return False
-    for group in query.groups:
-        if all(isinstance(clause, Word) for clause in group):
-            continue
-        if not any(_matches(paper, clause) for clause in group):
-            return False
-    return True
-
-
-def _matches(paper: Paper, clause: Clause) -> bool:
-    if isinstance(clause, Category):
-        return clause.code.lower() in {code.lower() for code in paper.categories}
-    if isinstance(clause, Author):
-        name = _folded(clause.name)
-        return any(f" {name} " in f" {_folded(author)} " for author in paper.authors)
-    words = clause.words if isinstance(clause, Phrase) else (clause.text,)
-    return f" {_folded(' '.join(words))} " in f" {_folded(paper.title + ' ' + paper.abstract)} "
 
 
 def _folded(text: str) -> str:

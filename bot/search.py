@@ -308,8 +308,7 @@ class SearchIndex:
         highlight = self._highlighter(searcher, (plan.loose or plan.strict).query)
         found: dict[str, Highlight] = {}
         for paper_id in paper_ids:
-            by_id = tantivy.Query.term_query(self._schema, "id", paper_id)
-            hits = searcher.search(by_id, limit=1).hits
+            hits = searcher.search(self._id_query(paper_id), limit=1).hits
             snippet = highlight(searcher.doc(hits[0][1])) if hits else None
             if snippet is not None:
                 found[paper_id] = snippet
@@ -341,6 +340,23 @@ class SearchIndex:
             found.append(matched)
         return found
 
+    def meeting(self, query: ParsedQuery, paper_ids: Sequence[str]) -> set[str]:
+        """Which of ``paper_ids`` have what ``query`` spells out beyond plain words, read as
+        the index reads it: ``-pre-training`` leaves out "pretrained" and "pre training" here
+        too, so papers found by their vectors obey it exactly as the word matches do."""
+        if not paper_ids:
+            return set()
+        searcher = self._searcher()
+        ids = [(tantivy.Occur.Should, self._id_query(pid)) for pid in paper_ids]
+        wanted = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, tantivy.Query.boolean_query(ids)),
+                (tantivy.Occur.Must, self._compiler.constraints(query)),
+            ]
+        )
+        hits = searcher.search(wanted, limit=len(paper_ids), count=False).hits
+        return {str(searcher.doc(address).get_first("id")) for _, address in hits}
+
     def rarity(self, words: Sequence[str]) -> list[float]:
         """Each word's inverse document frequency in titles and abstracts (0 for a word with
         nothing to index): how much it says about what a paper is about."""
@@ -370,6 +386,9 @@ class SearchIndex:
         if time.monotonic() - self._reloaded_at > RELOAD_INTERVAL:
             self.reload()
         return self._index.searcher()
+
+    def _id_query(self, paper_id: str) -> tantivy.Query:
+        return tantivy.Query.term_query(self._schema, "id", paper_id)
 
     def _highlighter(
         self, searcher: tantivy.Searcher, engine_query: tantivy.Query

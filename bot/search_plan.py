@@ -214,6 +214,19 @@ class Compiler:
         """Every group must match, stop words included: what a topic subscription means."""
         return self._strict(query, query.groups).query
 
+    def constraints(self, query: ParsedQuery) -> tantivy.Query:
+        """What ``query`` spells out beyond plain words (phrases, ``author:``, ``cat:``,
+        ``since:``, ``-exclusions``), for papers found another way (by their vectors)."""
+        parts = [(tantivy.Occur.Must, tantivy.Query.all_query())]
+        for group in query.groups:
+            if _plain_words(group):
+                continue
+            matcher = self._group(group)
+            if matcher is None:  # a required phrase no paper can contain
+                return tantivy.Query.empty_query()
+            parts.append((tantivy.Occur.Must, matcher))
+        return self._filtered(parts, query)
+
     def plan(self, query: ParsedQuery) -> _Plan:
         """What free-text search runs: all the words first, then any of them."""
         hard = [group for group in query.groups if not _plain_words(group)]

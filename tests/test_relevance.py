@@ -203,6 +203,15 @@ async def test_vector_matches_still_obey_phrases_exclusions_and_dates(semantic: 
     assert all(card.paper.published.date() >= later.date() for card in dated.cards)
 
 
+async def test_vector_matches_are_excluded_however_they_write_the_word(semantic: Paperboy) -> None:
+    # As for word matches, "-pre-training" leaves out "pretrained" and "pre training" too.
+    result = await semantic.search(TEAM, "vision -pre-training", limit=10)
+    assert isinstance(result, PaperList) and len(result.cards) >= 5
+    for card in result.cards:
+        text = f"{card.paper.title} {card.paper.abstract}".lower()
+        assert not re.search(r"pre[- ]?train", text), card.paper.title
+
+
 async def test_under_many_searches_at_once_words_alone_answer_and_it_is_counted(
     semantic: Paperboy, store: Store, index: SearchIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:

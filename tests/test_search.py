@@ -179,6 +179,15 @@ def test_exclusion(index: SearchIndex) -> None:
     assert set(ids(index, 'models -"language model"')) == {FLOW.id, DDPM.id, LITSEARCH.id}
 
 
+def test_papers_found_another_way_are_held_to_the_explicit_syntax(index: SearchIndex) -> None:
+    everyone = [p.id for p in PAPERS]
+    assert index.meeting(parse_query('anything "dense prediction"'), everyone) == {PVT.id}
+    assert index.meeting(parse_query("anything author:wubben"), everyone) == {PHYSICAL.id}
+    assert index.meeting(parse_query("dense -retrieval"), [PVT.id, PROMPTAGATOR.id]) == {PVT.id}
+    assert index.meeting(parse_query("plain words only"), everyone) == set(everyone)
+    assert index.meeting(parse_query('"no paper says this"'), everyone) == set()
+
+
 def test_or(index: SearchIndex) -> None:
     assert set(ids(index, "diffusion OR sinks")) == {FLOW.id, DDPM.id, SINKS.id}
     assert ids(index, "diffusion OR denoising flow") == [FLOW.id]
