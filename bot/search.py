@@ -418,6 +418,10 @@ def _open_index(path: Path | None) -> tantivy.Index:
 def _open_directory(path: Path) -> tantivy.Index:
     """The index in ``path``; one we cannot use is started afresh (the store can refill it)."""
     path.mkdir(parents=True, exist_ok=True)
+    if not (path / "meta.json").exists() and not (path / STATE_FILE).exists():
+        # Before Tantivy writes meta.json: a process starting beside this one that sees meta.json
+        # without a state file takes it for an index we did not write and deletes it.
+        _write_state(path, 0)
     if _state_mismatch(path):
         log.warning("search index at %s is from another version; starting it afresh", path)
         start_afresh(path)
