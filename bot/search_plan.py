@@ -100,7 +100,8 @@ class _Size:
 
     @property
     def phrases(self) -> bool:
-        return any(len(tokens) > 1 for group in self.groups for _, tokens in group)
+        """Whether a group matches through phrases alone, whose matches frequencies do not tell."""
+        return any(all(len(tokens) > 1 for _, tokens in group) for group in self.groups)
 
     def most(self, searcher: tantivy.Searcher) -> int:
         bounds = [
@@ -115,7 +116,9 @@ class _Size:
         share = 1.0
         for group in self.groups:
             missed = 1.0
-            for field, tokens in group:
+            # Beside single words, a phrase adds few matches: "pre-training" is nearly always
+            # also written "pretraining" in the index, and rarely "pre training".
+            for field, tokens in [a for a in group if len(a[1]) == 1] or group:
                 missed *= 1 - math.prod(searcher.doc_freq(field, t) / docs for t in tokens)
             share *= 1 - missed
         estimate = docs * share

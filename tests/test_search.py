@@ -756,5 +756,12 @@ def test_many_matches_are_estimated_not_counted(monkeypatch: pytest.MonkeyPatch)
     assert exact.total / 2 <= about.total <= exact.total * 2
     phrase = index.search(parse_query('"model training"'), limit=5)
     assert (phrase.total_is, phrase.total, len(phrase.hits)) == ("at least", 6, 5)
+    # A hyphenated word is mostly found joined, whose frequency the index knows.
+    monkeypatch.setattr(search_plan, "EXACT_COUNT_UP_TO", 20_000)
+    compound = index.search(parse_query("graph-learning"), limit=5)
+    monkeypatch.setattr(search_plan, "EXACT_COUNT_UP_TO", 0)
+    estimated = index.search(parse_query("graph-learning"), limit=5)
+    assert (compound.total_is, estimated.total_is) == ("exact", "about")
+    assert compound.total / 2 <= estimated.total <= compound.total * 2
     few = index.search(parse_query("zzqxv OR qqzzx"), limit=5)
     assert (few.total_is, few.total) == ("exact", 0)
