@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -282,14 +282,12 @@ class SearchIndex:
         wanted = offset + limit
         strict, total, total_is = run_pass(searcher, plan.strict, wanted)
         found = [(float(score), address, True) for score, address in strict]
-        used = plan.strict.query
         if forgive and plan.loose is not None and len(found) < wanted:
             loose, total, total_is = run_pass(searcher, plan.loose, wanted + len(found))
             seen = {_key(address) for _, address, _ in found}
             found += [(float(s), a, False) for s, a in loose if _key(a) not in seen]
-            used = plan.loose.query
         page = _capped(found)[offset:wanted]
-        highlight = self._highlighter(searcher, used) if snippets and page else None
+        highlight = self._highlighter(searcher, query) if snippets and page else None
         hits = []
         for shown, score, address, all_terms in page:
             doc = searcher.doc(address)
@@ -303,9 +301,8 @@ class SearchIndex:
     def snippets(self, query: ParsedQuery, paper_ids: Sequence[str]) -> dict[str, Highlight]:
         """Snippets of these papers for ``query`` (any of its words in bold), for hits ranked
         elsewhere: highlighting only the few shown is far cheaper than a whole candidate list."""
-        plan = self._compiler.plan(query)
         searcher = self._searcher()
-        highlight = self._highlighter(searcher, (plan.loose or plan.strict).query)
+        highlight = self._highlighter(searcher, query)
         found: dict[str, Highlight] = {}
         for paper_id in paper_ids:
             hits = searcher.search(self._id_query(paper_id), limit=1).hits
@@ -391,9 +388,13 @@ class SearchIndex:
         return tantivy.Query.term_query(self._schema, "id", paper_id)
 
     def _highlighter(
-        self, searcher: tantivy.Searcher, engine_query: tantivy.Query
+        self, searcher: tantivy.Searcher, query: ParsedQuery
     ) -> Callable[[tantivy.Document], Highlight | None]:
-        generator = tantivy.SnippetGenerator.create(searcher, engine_query, self._schema, "text")
+        """Marks any word or phrase of ``query`` (not what it excludes: "training" stays plain
+        in a paper shown for ``vision -pre-training``)."""
+        plan = self._compiler.plan(replace(query, exclude=()))
+        marked = (plan.loose or plan.strict).query
+        generator = tantivy.SnippetGenerator.create(searcher, marked, self._schema, "text")
         # Room for the two ellipses added around a fragment cut from the middle.
         generator.set_max_num_chars(SNIPPET_CHARS - 2)
 
