@@ -31,7 +31,7 @@ from bot.analysis import Normalized, normalize, normalize_query
 from bot.models import Paper
 from bot.query import ParsedQuery
 from bot.replies import Highlight
-from bot.search_plan import Compiler, TotalKind, run_pass
+from bot.search_plan import Compiler, Plan, TotalKind, run_pass
 from bot.search_schema import (
     SCHEMA_VERSION,
     Analyzers,
@@ -287,7 +287,7 @@ class SearchIndex:
             seen = {_key(address) for _, address, _ in found}
             found += [(float(s), a, False) for s, a in loose if _key(a) not in seen]
         page = _capped(found)[offset:wanted]
-        highlight = self._highlighter(searcher, query) if snippets and page else None
+        highlight = self._highlighter(searcher, query, plan) if snippets and page else None
         hits = []
         for shown, score, address, all_terms in page:
             doc = searcher.doc(address)
@@ -388,11 +388,12 @@ class SearchIndex:
         return tantivy.Query.term_query(self._schema, "id", paper_id)
 
     def _highlighter(
-        self, searcher: tantivy.Searcher, query: ParsedQuery
+        self, searcher: tantivy.Searcher, query: ParsedQuery, plan: Plan | None = None
     ) -> Callable[[tantivy.Document], Highlight | None]:
         """Marks any word or phrase of ``query`` (not what it excludes: "training" stays plain
-        in a paper shown for ``vision -pre-training``)."""
-        plan = self._compiler.plan(replace(query, exclude=()))
+        in a paper shown for ``vision -pre-training``); ``plan``: the query's, if made."""
+        if plan is None or query.exclude:
+            plan = self._compiler.plan(replace(query, exclude=()))
         marked = (plan.loose or plan.strict).query
         generator = tantivy.SnippetGenerator.create(searcher, marked, self._schema, "text")
         # Room for the two ellipses added around a fragment cut from the middle.

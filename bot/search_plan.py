@@ -138,7 +138,7 @@ class _Pass:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class Plan:
     strict: _Pass  # every word must match (stop words aside)
     loose: _Pass | None  # any word may match; None when there is nothing to forgive
     terms: tuple[str, ...]  # the words that had to match
@@ -230,7 +230,7 @@ class Compiler:
             parts.append((tantivy.Occur.Must, matcher))
         return self._filtered(parts, query)
 
-    def plan(self, query: ParsedQuery) -> _Plan:
+    def plan(self, query: ParsedQuery) -> Plan:
         """What free-text search runs: all the words first, then any of them."""
         hard = [group for group in query.groups if not _plain_words(group)]
         soft = [group for group in query.groups if _plain_words(group)]
@@ -239,7 +239,7 @@ class Compiler:
         strict = self._strict(query, [*hard, *content])
         forgivable = content and (len(content) > 1 or hard)
         loose = self._loose(query, hard, content) if forgivable else None
-        return _Plan(strict, loose, terms)
+        return Plan(strict, loose, terms)
 
     def _strict(self, query: ParsedQuery, groups: Sequence[tuple[Clause, ...]]) -> _Pass:
         filtered = bool(query.exclude) or query.since is not None
@@ -387,9 +387,7 @@ class Compiler:
     def _excluded(self, clause: Clause) -> list[tantivy.Query]:
         """What a paper must not have for ``-clause``: any one of these."""
         if isinstance(clause, Word):
-            split, joined = self._word_tokens(clause.text)
-            phrase = self._tokens("text", split)
-            return [*([phrase] if phrase else []), *(self._term("text", t) for t in joined)]
+            return self._word_forms("text", clause.text)
         matcher = self._clause(clause)
         return [matcher] if matcher else []
 
@@ -515,15 +513,20 @@ class Compiler:
         ``pretraining`` are scored by the joined form; the phrase only finds papers that write
         it apart ("pre training") and scores nothing, so the joined form's papers alone can
         vouch for the top (:meth:`_joined_tier`) and no positions are checked to rank them."""
+        matchers = self._word_forms(field, text, guard)
+        if len(matchers) <= 1:
+            return matchers[0] if matchers else None
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matchers])
+
+    def _word_forms(
+        self, field: str, text: str, guard: Sequence[tantivy.Query] = ()
+    ) -> list[tantivy.Query]:
+        """Each way a paper may hold the word: as written, and joined if it is a compound."""
         split, joined = self._word_tokens(text)
         phrase = self._tokens(field, split)
         if joined and len(split) > 1 and phrase is not None:
             phrase = tantivy.Query.boost_query(_guarded(phrase, guard) or phrase, 0.0)
-        matchers = [m for m in [phrase] if m is not None]
-        matchers += [self._term(field, token) for token in joined]
-        if len(matchers) <= 1:
-            return matchers[0] if matchers else None
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, m) for m in matchers])
+        return [*([phrase] if phrase else []), *(self._term(field, t) for t in joined)]
 
     def _word_tokens(self, text: str) -> tuple[list[str], list[str]]:
         """A word's tokens as written, and the joined form of any hyphenated compound in it."""
