@@ -7,6 +7,7 @@ meets the word as it was indexed.
 from __future__ import annotations
 
 import itertools
+import string
 
 import tantivy
 
@@ -14,7 +15,7 @@ from bot.analysis import normalize
 from bot.models import Paper
 
 # Bump when the schema or an analyzer changes: an index written by another version is rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TEXT_ANALYZER = "paper_en"
 NAME_ANALYZER = "paper_names"
 CODE_ANALYZER = "paper_codes"
@@ -102,8 +103,12 @@ def document_of(paper: Paper) -> tantivy.Document:
 
 def stop_word_pairs(text: str) -> list[str]:
     """ "of_the", "in_the" … for each two stop words in a row (a word with punctuation after it
-    ends a sentence or clause, so it pairs with nothing)."""
+    ends a sentence or clause, so it pairs with nothing; the punctuation after the second word
+    is not part of the pair: "where are we?" has "are_we")."""
     words = text.lower().split()
     stop = STOP_WORDS
     pairs = itertools.pairwise(words)
-    return [f"{a}_{b}" for a, b in pairs if a in stop and b.rstrip(".,;:") in stop]
+    return [f"{a}_{second}" for a, b in pairs if a in stop and (second := b.rstrip(_ENDS)) in stop]
+
+
+_ENDS = string.punctuation

@@ -663,6 +663,16 @@ def test_a_phrase_of_stop_words_finds_papers_that_have_it(index: SearchIndex) ->
     assert ids(index, '"the of"') == []
 
 
+def test_a_phrase_of_stop_words_finds_it_before_punctuation() -> None:
+    asked = paper("2401.00020", "Scaling laws: where are we?", "A survey.", ("A B",), "2024-01-02")
+    ended = paper("2401.00021", "Graphs", "We beat all of them.", ("A B",), "2024-01-02")
+    broken = paper("2401.00022", "Graphs", "Where are. We go.", ("A B",), "2024-01-02")
+    index = SearchIndex.open(None)
+    index.add_or_replace([asked, ended, broken])
+    assert ids(index, '"where are we"') == [asked.id]
+    assert ids(index, '"of them"') == [ended.id]
+
+
 def test_scores_only_go_down_the_list(index: SearchIndex) -> None:
     page = index.search(parse_query("attention sinks prediction dense"), limit=20)
     scores = [hit.score for hit in page.hits]
