@@ -53,10 +53,18 @@ QUERIES_LEXICAL = HERE / "queries_lexical.jsonl"  # the forgiving-search set: a 
 # whether a gain on the two sets above holds on questions nobody tuned against.
 QUERIES_HELDOUT = HERE / "queries_heldout.jsonl"
 # A second held-out set, written before the query-expansion work and never tuned on either: one
-# question each about 24 papers of each CSV file drawn by ``heldout2_draw`` (papers no other set
+# question each about 24 papers of each CSV file drawn by ``held_out_draw`` (papers no other set
 # asks about).
 QUERIES_HELDOUT2 = HERE / "queries_heldout2.jsonl"
-HELDOUT2_SEED = "heldout2"
+# A third, written after all the ranking work by someone who saw neither the code nor its
+# results, asked to paraphrase (the second set kept many of the abstracts' words): 24 papers of
+# each CSV file drawn the same way among the papers no earlier set asks about.
+QUERIES_HELDOUT3 = HERE / "queries_heldout3.jsonl"
+# Each drawn set: its file, its seed, and the files written before it (whose papers it avoids).
+DRAWN_SETS = {
+    QUERIES_HELDOUT2: ("heldout2", (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT)),
+    QUERIES_HELDOUT3: ("heldout3", (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT, QUERIES_HELDOUT2)),
+}
 CHANNEL = ChannelRef("bench", "team", "general")
 START = datetime(2007, 4, 2, tzinfo=UTC)
 TEAMS_PER_FIELD = 3
@@ -98,17 +106,18 @@ def load_corpus(folder: Path) -> list[Paper]:
     return papers
 
 
-def heldout2_draw(papers: Sequence[Paper]) -> list[Paper]:
-    """The papers ``queries_heldout2.jsonl`` asks about, in its order: a seeded draw of 24 from
-    each CSV file among the papers the three earlier query files do not want."""
+def held_out_draw(papers: Sequence[Paper], path: Path) -> list[Paper]:
+    """The papers a drawn query file (see ``DRAWN_SETS``) asks about, in its order: a seeded
+    draw of 24 from each CSV file among the papers the files written before it do not want."""
+    seed, earlier = DRAWN_SETS[path]
     by_title = {p.title: p.id for p in papers}
     used = set()
-    for path in (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT):
-        for line in filter(str.strip, path.read_text().splitlines()):
+    for written in earlier:
+        for line in filter(str.strip, written.read_text().splitlines()):
             query = json.loads(line)
             used.add(query.get("want") or by_title.get(query.get("title", "")))
     free = [p for p in papers if p.id not in used]
-    rng = random.Random(HELDOUT2_SEED)
+    rng = random.Random(seed)
     dated = rng.sample([p for p in free if not p.id.startswith("cvlg-")], 24)
     return dated + rng.sample([p for p in free if p.id.startswith("cvlg-")], 24)
 
@@ -193,7 +202,8 @@ def query_sets(papers: Sequence[Paper]) -> dict[tuple[str, str], list[dict[str, 
     """Both query files by kind; ``queries_lexical.jsonl`` names its paper by title."""
     by_title = {p.title: p.id for p in papers}
     sets: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for path in (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT, QUERIES_HELDOUT2):
+    files = (QUERIES, QUERIES_LEXICAL, QUERIES_HELDOUT, *DRAWN_SETS)
+    for path in files:
         for line in path.read_text().splitlines():
             if not line.strip():
                 continue
@@ -201,11 +211,12 @@ def query_sets(papers: Sequence[Paper]) -> dict[tuple[str, str], list[dict[str, 
             query.setdefault("want", by_title.get(query.get("title", "")))
             if query["want"]:
                 sets.setdefault((path.name, query["kind"]), []).append(query)
-    print(f"\nSearch ({sum(map(len, sets.values()))} queries from {QUERIES.name}, "
-          f"{QUERIES_LEXICAL.name}, {QUERIES_HELDOUT.name}, {QUERIES_HELDOUT2.name})")  # fmt: skip
-    drawn = [p.id for p in heldout2_draw(papers)]
-    if [q["want"] for q in sets.get((QUERIES_HELDOUT2.name, "plain"), [])] != drawn:
-        print(f"  note: {QUERIES_HELDOUT2.name} does not ask about the papers its seed draws")
+    names = ", ".join(path.name for path in files)
+    print(f"\nSearch ({sum(map(len, sets.values()))} queries from {names})")
+    for path in DRAWN_SETS:
+        drawn = [p.id for p in held_out_draw(papers, path)]
+        if [q["want"] for q in sets.get((path.name, "plain"), [])] != drawn:
+            print(f"  note: {path.name} does not ask about the papers its seed draws")
     return sets
 
 
