@@ -46,7 +46,8 @@ def broken_limits(message: DiscordMessage) -> list[str]:
             broken.append("description")
         if any(len(field.value or "") > FIELD_VALUE_LIMIT for field in embed.fields):
             broken.append("field value")
-    if {spec.row for spec in (*message.votes, *message.saves)} - set(range(5)):
+    rows = {vote.row for vote in message.votes} | {save.row for save in message.saves}
+    if rows - set(range(5)):
         broken.append("button rows")
     return broken
 

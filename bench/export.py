@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import bibtexparser
+from bibtexparser.entrypoint import parse_string
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -71,7 +71,7 @@ def main() -> None:
     bib_time = median_seconds(lambda: to_bibtex(items), args.runs)
     csv_time = median_seconds(lambda: to_csv(items), args.runs)
     text = to_bibtex(items)
-    library = bibtexparser.parse_string(text)
+    library = parse_string(text)
     entries = library.entries
     changed = sum(bibtex_text(p.title) != p.title for p in papers)
     mismatched = sum(

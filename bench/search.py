@@ -39,7 +39,8 @@ from bot.commands import Paperboy
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef
 from bot.query import QueryError, parse_query
-from bot.search import SearchIndex, register_analyzers
+from bot.search import SearchIndex
+from bot.search_schema import register_analyzers
 from bot.storage import Store
 from bot.vectors import VectorIndex, vectors_path
 

@@ -361,6 +361,8 @@ class FakeSlack:
         raw = params.get("files")
         try:
             wanted = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(wanted, list):
+                raise TypeError("files is not a list")
             ids = [item["id"] for item in wanted]
         except (TypeError, ValueError, KeyError):
             return {"ok": False, "error": "invalid_arguments"}
