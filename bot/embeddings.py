@@ -47,6 +47,13 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int: ...
 
+    @property
+    def contextual(self) -> bool:
+        """Whether a word's vector depends on the words around it (a transformer): such a
+        model is asked whole questions; a static model's question vector is built from its
+        words (bot.retrieval.rarity_weighted)."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
@@ -58,7 +65,8 @@ def load_embedder(spec: str | None) -> Embedder | None:
     """The model ``spec`` names, or ``None`` for lexical-only search.
 
     ``spec`` is ``off``; empty or ``wordllama`` for the model shipped in the wordllama wheel;
-    a local folder holding a model2vec model (``config.json`` + ``model.safetensors``); or a
+    a local folder holding a model2vec model (``config.json`` + ``model.safetensors``) or a
+    sentence-transformer exported to ONNX (``model.onnx`` + ``tokenizer.json``); or a
     model2vec hub name such as ``minishlab/potion-base-8M`` (needs network on first use).
     When the model cannot be loaded this logs one warning and returns ``None``.
     """
@@ -84,6 +92,8 @@ def _loader(spec: str) -> Callable[[], Embedder]:
     if looks_local:
         if not path.is_dir():
             raise EmbeddingsUnavailable(f"PAPERBOY_EMBEDDINGS folder {path} does not exist")
+        if (path / ONNX_MODEL).exists():
+            return lambda: OnnxEmbedder.load(path, spec)
         return lambda: _model2vec(str(path), spec)
     return lambda: _model2vec(spec, spec)
 
@@ -103,6 +113,10 @@ class _ModelEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    @property
+    def contextual(self) -> bool:
+        return False
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -168,6 +182,10 @@ class StaticEmbedder:
     @property
     def dim(self) -> int:
         return int(self._table.shape[1])
+
+    @property
+    def contextual(self) -> bool:
+        return False
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -341,6 +359,95 @@ def _splits_into_words(config: dict[str, Any]) -> bool:
         and model.get("type") == "BPE"
         and not any(_INSIDE_SPACE.search(token) for token in vocab)
     )
+
+
+# A sentence-transformer exported to ONNX (e.g. all-MiniLM-L6-v2): the folder's model file and
+# the tokenizer it was trained with, in the `tokenizers` library's format.
+ONNX_MODEL = "model.onnx"
+ONNX_TOKENIZER = "tokenizer.json"
+# all-MiniLM-L6-v2's max_seq_length; abstracts are cut at MAX_CHARS first anyway (~250 tokens).
+ONNX_MAX_TOKENS = 256
+ONNX_BATCH = 32
+_ONNX_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
+
+
+class OnnxEmbedder:
+    """A contextual model run by onnxruntime: token vectors averaged over the attention mask
+    (sentence-transformers' mean pooling), or the model's own sentence vector when it gives one.
+
+    About 250 times slower than WordLlama at ingest on two cores (all-MiniLM-L6-v2: ~17
+    abstracts/s, 8 ms a question), for questions in lay words found far more often; see the
+    README's table of models."""
+
+    def __init__(self, name: str, session: Any, tokenizer: Tokenizer) -> None:
+        self._name = name
+        self._session = session
+        self._tokenizer = tokenizer
+        self._inputs = [i.name for i in session.get_inputs()]
+        unknown = set(self._inputs) - _ONNX_INPUTS
+        if unknown:
+            raise EmbeddingsUnavailable(f"{name} needs inputs Paperboy does not give: {unknown}")
+        self._dim = int(self._run(["probe"]).shape[1])
+
+    @classmethod
+    def load(cls, folder: Path, label: str) -> OnnxEmbedder:
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise EmbeddingsUnavailable(
+                f"PAPERBOY_EMBEDDINGS={label} is an ONNX model and needs onnxruntime "
+                "(pip install 'paperboy[onnx]')"
+            ) from error
+        from tokenizers import Tokenizer
+
+        if not (folder / ONNX_TOKENIZER).exists():
+            raise EmbeddingsUnavailable(f"{folder} has {ONNX_MODEL} but no {ONNX_TOKENIZER}")
+        tokenizer = Tokenizer.from_file(str(folder / ONNX_TOKENIZER))
+        tokenizer.enable_truncation(max_length=ONNX_MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+        options = onnxruntime.SessionOptions()
+        # The arena keeps the largest batch's buffers for every shape seen: 1-2 GB at ingest.
+        options.enable_cpu_mem_arena = False
+        session = onnxruntime.InferenceSession(
+            str(folder / ONNX_MODEL), options, providers=["CPUExecutionProvider"]
+        )
+        return cls(f"onnx:{label}", session, tokenizer)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def contextual(self) -> bool:
+        return True
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        vectors = np.zeros((len(texts), self._dim), dtype=np.float32)
+        # Texts of like length batched together pad least.
+        order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
+        for start in range(0, len(order), ONNX_BATCH):
+            rows = order[start : start + ONNX_BATCH]
+            vectors[rows] = self._run([texts[n][:MAX_CHARS] for n in rows])
+        return normalise(vectors)
+
+    def _run(self, texts: list[str]) -> Vectors:
+        encoded = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        given = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        output = np.asarray(
+            self._session.run(None, {name: given[name] for name in self._inputs})[0],
+            dtype=np.float32,
+        )
+        if output.ndim == 2:  # already one vector a text
+            return output
+        weights = mask[:, :, None].astype(np.float32)
+        pooled: Vectors = (output * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        return pooled
 
 
 def normalise(vectors: Vectors) -> Vectors:

@@ -161,7 +161,8 @@ class HybridSearch:
         measured on) and the papers nearest to the query vector."""
         words = text.split()
         rarity = self.index.rarity(words) if self.index.num_docs >= RARITY_MIN_PAPERS else None
-        if not self.fusion.rarity_weighted or rarity is None:
+        whole = not self.fusion.rarity_weighted or vectors.embedder.contextual
+        if whole or rarity is None:
             return rarity, vectors.nearest_to_text(text, limit)
         query = rarity_weighted(vectors.embedder, words, rarity)
         if query is None:

@@ -441,6 +441,80 @@ def test_a_model2vec_folder_is_loaded_from_disk(tmp_path: Path) -> None:
     assert float(rows[0] @ rows[1]) > 0.99 > float(rows[0] @ rows[2])
 
 
+def _tiny_onnx_model(folder: Path, *, tokenizer: bool = True) -> None:
+    """A transformer-shaped ONNX model (the inputs sentence-transformers exports take, one
+    vector a token out), here a lookup table; padding's row is not zero, so a pooled vector that
+    counted padding would show it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.normalizers import Lowercase
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words = ["[UNK]", "[PAD]", "galaxy", "galaxies", "stars", "quantum", "qubits", "error"]
+    astronomy, physics = [1.0, 0.1, 0.0], [0.0, 1.0, 0.1]
+    table = [[0, 0, 0], [5, 5, 5], astronomy, astronomy, astronomy, physics, physics, physics]
+    inputs = ("input_ids", "attention_mask", "token_type_ids")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "input_ids"], ["last_hidden_state"])],
+        "tiny",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"]) for n in inputs],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["b", "t", 3])],
+        initializer=[numpy_helper.from_array(np.array(table, dtype=np.float32), "table")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    folder.mkdir(parents=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    if tokenizer:
+        words_only = Tokenizer(WordLevel({w: n for n, w in enumerate(words)}, unk_token="[UNK]"))
+        words_only.pre_tokenizer = Whitespace()
+        words_only.normalizer = Lowercase()
+        words_only.save(str(folder / "tokenizer.json"))
+
+
+def test_an_onnx_folder_is_loaded_from_disk(tmp_path: Path) -> None:
+    _tiny_onnx_model(tmp_path / "tiny")
+    embedder = load_embedder(str(tmp_path / "tiny"))
+    assert embedder is not None and embedder.contextual
+    assert (embedder.name, embedder.dim) == (f"onnx:{tmp_path / 'tiny'}", 3)
+    rows = embedder.embed(["Galaxies and stars", "galaxy", "quantum error qubits, quantum"])
+    assert float(rows[0] @ rows[1]) > 0.99 > float(rows[0] @ rows[2])
+    # The shortest text was padded in its batch; alone it is not: the same vector.
+    np.testing.assert_allclose(rows[1], embedder.embed(["galaxy"])[0], atol=1e-6)
+
+
+def test_an_onnx_folder_without_its_tokenizer_leaves_search_to_words(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _tiny_onnx_model(tmp_path / "tiny", tokenizer=False)
+    with caplog.at_level(logging.WARNING):
+        assert load_embedder(str(tmp_path / "tiny")) is None
+    assert "no tokenizer.json" in caplog.text
+
+
+async def test_a_contextual_model_is_asked_the_whole_question(
+    store: Store, index: SearchIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A static model's question vector is built from its words, weighed by rarity; a
+    # transformer's vector of a lone word is not what the word means in the question.
+    monkeypatch.setattr(retrieval, "RARITY_MIN_PAPERS", 0)
+    _tiny_onnx_model(tmp_path / "tiny")
+    model = load_embedder(str(tmp_path / "tiny"))
+    assert model is not None
+    await ingest_papers(store, index, [*load_sample(NOW), *galaxies(NOW)], now=NOW)
+    vectors = VectorIndex.open(None, model)
+    await vectors.catch_up(store)
+    asked: list[list[str]] = []
+    embed = model.embed
+    monkeypatch.setattr(model, "embed", lambda texts: asked.append(list(texts)) or embed(texts))
+    question = "where do young stars in galaxies come from"
+    found = titles(await Paperboy(store, index, vectors=vectors).search(TEAM, question, limit=5))
+    assert asked == [[question]]
+    assert any("galax" in title.lower() for title in found), found
+
+
 async def test_status_says_search_is_lexical_when_the_model_folder_is_missing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
