@@ -375,19 +375,21 @@ class OnnxEmbedder:
     """A contextual model run by onnxruntime: token vectors averaged over the attention mask
     (sentence-transformers' mean pooling), or the model's own sentence vector when it gives one.
 
-    About 250 times slower than WordLlama at ingest on two cores (all-MiniLM-L6-v2: ~17
-    abstracts/s, 8 ms a question), for questions in lay words found far more often; see the
+    About 300 times slower than WordLlama at ingest on two cores (all-MiniLM-L6-v2: ~14
+    abstracts/s, 5 ms a question), for questions in lay words found far more often; see the
     README's table of models."""
 
+    contextual = True
+
     def __init__(self, name: str, session: Any, tokenizer: Tokenizer) -> None:
-        self._name = name
+        self.name = name
         self._session = session
         self._tokenizer = tokenizer
         self._inputs = [i.name for i in session.get_inputs()]
         unknown = set(self._inputs) - _ONNX_INPUTS
         if unknown:
             raise EmbeddingsUnavailable(f"{name} needs inputs Paperboy does not give: {unknown}")
-        self._dim = int(self._run(["probe"]).shape[1])
+        self.dim = int(self._run(["probe"]).shape[1])
 
     @classmethod
     def load(cls, folder: Path, label: str) -> OnnxEmbedder:
@@ -413,20 +415,8 @@ class OnnxEmbedder:
         )
         return cls(f"onnx:{label}", session, tokenizer)
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def contextual(self) -> bool:
-        return True
-
     def embed(self, texts: Sequence[str]) -> Vectors:
-        vectors = np.zeros((len(texts), self._dim), dtype=np.float32)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         # Texts of like length batched together pad least.
         order = sorted(range(len(texts)), key=lambda n: len(texts[n]))
         for start in range(0, len(order), ONNX_BATCH):
