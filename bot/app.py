@@ -94,5 +94,9 @@ async def open_vectors(bot: Paperboy, settings: Settings) -> None:
         return
     bot.vectors = await asyncio.to_thread(VectorIndex.open, settings.vectors_path, embedder)
     await asyncio.to_thread(bot.vectors.prepare_search)
-    bot.index.share_pages_with(bot.vectors)  # ingests then embed while Tantivy indexes
+    if not embedder.contextual:
+        # Ingests then embed each page while Tantivy indexes it, from one read of the store. A
+        # contextual model is ~300x slower: beside the index it would hold every catch-up (and
+        # the ingest waiting on it) for as long, so its own background catch-up embeds instead.
+        bot.index.share_pages_with(bot.vectors)
     bot.start_vector_catch_up()

@@ -6,6 +6,7 @@ or a tiny model2vec model the test writes to disk: nothing is downloaded.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import json
@@ -13,6 +14,7 @@ import logging
 import re
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from adapters.console import render
-from bot import retrieval
+from bot import embeddings, retrieval
 from bot import vectors as vectors_module
 from bot.app import open_app
 from bot.commands import Paperboy
@@ -513,6 +515,33 @@ async def test_a_contextual_model_is_asked_the_whole_question(
     found = titles(await Paperboy(store, index, vectors=vectors).search(TEAM, question, limit=5))
     assert asked == [[question]]
     assert any("galax" in title.lower() for title in found), found
+
+
+async def test_a_slow_contextual_model_never_holds_up_an_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A transformer embeds ~14 abstracts a second on two cores: papers must be searchable by
+    # their words at once, with vectors following in the background.
+    _tiny_onnx_model(tmp_path / "tiny")
+    release = threading.Event()
+    embed = embeddings.OnnxEmbedder.embed
+
+    def slow(self: embeddings.OnnxEmbedder, texts: list[str]) -> np.ndarray:
+        release.wait(30)
+        return embed(self, texts)
+
+    monkeypatch.setattr(embeddings.OnnxEmbedder, "embed", slow)
+    settings = Settings(db_path=tmp_path / "p.db", embeddings=str(tmp_path / "tiny"))
+    async with open_app(settings) as app:
+        try:
+            await asyncio.wait_for(ingest_papers(app.store, app.index, galaxies(NOW)), 10)
+            found = await app.bot.search(TEAM, "galaxy groups radio survey", limit=3)
+            assert titles(found)[0] == "A radio continuum survey of star formation in galaxy groups"
+        finally:
+            release.set()
+        app.bot.start_vector_catch_up()
+        await app.bot.wait_for_vectors(30)
+        assert app.bot.vectors is not None and len(app.bot.vectors) == len(_GALAXIES)
 
 
 async def test_status_says_search_is_lexical_when_the_model_folder_is_missing(
