@@ -351,7 +351,7 @@ def status(
         raise _fail(str(error)) from None
 
     async def work(opened: App) -> list[str]:
-        return await status_lines(opened.store, ref, utc_now(), opened.bot.search_status())
+        return await status_lines(opened.store, ref, utc_now(), opened.bot.search_status)
 
     typer.echo("\n".join(_run(work)))
 

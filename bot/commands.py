@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+import humanize
+
 from bot import club, export, metrics
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
 from bot.ids import find_paper_links, parse_paper_ref
@@ -296,14 +298,20 @@ class Paperboy:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._vector_task
 
-    def search_status(self) -> str:
-        """One status line: whether search understands meaning, and how far vectors are."""
+    def search_status(self, stored: int) -> str:
+        """One status line: whether search understands meaning, and how far vectors are (of
+        the ``stored`` papers), with the time left while they are computed."""
         if self.vectors is None:
             return f"Search: words only ({self.lexical_reason or 'no embedding model'})."
-        return (
-            f"Search: words and meaning ({self.vectors.embedder.name}; "
-            f"{len(self.vectors)} papers have vectors)."
-        )
+        have = len(self.vectors)
+        progress = f"{have:,} papers have vectors"
+        if have < stored:
+            progress = f"{have:,} of {stored:,} papers have vectors"
+            if rate := self.vectors.catch_up_rate():
+                progress += f", about {_duration((stored - have) / rate)} left"
+            elif self.vectors.catching_up:
+                progress += ", computing the rest"
+        return f"Search: words and meaning ({self.vectors.embedder.name}; {progress})."
 
     async def search(self, channel: ChannelRef, text: str, *, limit: int) -> PaperList:
         """Relevance-ranked papers for a query typed by a person, with this team's votes."""
@@ -780,17 +788,22 @@ async def describe_digests(store: Store, channel: ChannelRef) -> str:
 
 @command("status", "status", "Sources, papers stored, and this channel's next digest.")
 async def _status(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    lines = await status_lines(bot.store, cmd.channel, bot.clock(), bot.search_status())
+    lines = await status_lines(bot.store, cmd.channel, bot.clock(), bot.search_status)
     return Notice("Paperboy status", lines=tuple(lines))
 
 
 async def status_lines(
-    store: Store, channel: ChannelRef | None, now: datetime, search: str | None = None
+    store: Store,
+    channel: ChannelRef | None,
+    now: datetime,
+    search: Callable[[int], str] | None = None,
 ) -> list[str]:
-    """Last fetch per source, last error, papers stored, and (for a channel) its next digest."""
-    lines = [f"Papers stored: {await store.count_papers()}"]
+    """Last fetch per source, last error, papers stored, how search stands (``search`` of the
+    papers stored), and (for a channel) its next digest."""
+    stored = await store.count_papers()
+    lines = [f"Papers stored: {stored}"]
     if search:
-        lines.append(search)
+        lines.append(search(stored))
     sources = {status.source: status for status in await store.source_status()}
     for name, label in (("hf", "Hugging Face"), ("arxiv", "arXiv")):
         status = sources.get(name)
@@ -828,6 +841,11 @@ async def _next_digest_line(store: Store, channel: ChannelRef, now: datetime) ->
 
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
+
+
+def _duration(seconds: float) -> str:
+    """ "a minute", "45 minutes", "3 hours": a minute at least (a status is read by people)."""
+    return str(humanize.naturaldelta(timedelta(seconds=max(seconds, 60))))
 
 
 # == team knowledge (issue 12): reading lists, export, journal club ===========================

@@ -42,6 +42,10 @@ FORMAT_VERSION = 1
 PAGE = 10_000
 # More chunk files than this are merged into one (see _compact).
 MAX_CHUNKS = 64
+# A page is embedded this many papers at a time, so a slow model's progress shows: a contextual
+# model takes minutes over a page (all-MiniLM-L6-v2: ~14 papers/s on two cores).
+EMBED_SLICE = 1024
+RATE_AFTER_S = 5.0
 RELOAD_INTERVAL = 1.0
 # Above this many papers, nearest() first ranks by the vectors' leading PREFIX_DIMS dimensions
 # (WordLlama is trained so that a prefix is itself an embedding), then rescores the best
@@ -83,6 +87,9 @@ class VectorIndex:
         self._coded: _Coded | None = None  # product-quantized rows for the rough pass
         self._coding: threading.Thread | None = None
         self._catching_up = asyncio.Lock()
+        # The running catch-up: when it began and papers embedded since (for its rate).
+        self._catch_up_began: float | None = None
+        self._embedded_since = 0
         if path is not None:
             self._open_directory(path)
 
@@ -127,12 +134,27 @@ class VectorIndex:
         """Embed what changed in the store since the last catch-up. Returns papers embedded."""
         done = 0
         async with self._catching_up:
-            pages = change_pages(store, self.applied_seq(), PAGE)
-            async with contextlib.aclosing(pages):
-                async for page in pages:
-                    await asyncio.to_thread(self._add_page, page)
-                    done += len(page)
+            self._catch_up_began, self._embedded_since = time.monotonic(), 0
+            try:
+                pages = change_pages(store, self.applied_seq(), PAGE)
+                async with contextlib.aclosing(pages):
+                    async for page in pages:
+                        await asyncio.to_thread(self._add_page, page)
+                        done += len(page)
+            finally:
+                self._catch_up_began = None
         return done
+
+    @property
+    def catching_up(self) -> bool:
+        return self._catch_up_began is not None
+
+    def catch_up_rate(self) -> float | None:
+        """Papers a second the running catch-up embeds, once it has run long enough to say."""
+        began, embedded = self._catch_up_began, self._embedded_since
+        if began is None or not embedded or time.monotonic() - began < RATE_AFTER_S:
+            return None
+        return embedded / (time.monotonic() - began)
 
     async def follow_page(self, after_seq: int, page: ChangePage) -> None:
         """Embed a page the search index read from the store, while the index writes it, when
@@ -155,7 +177,12 @@ class VectorIndex:
 
     def _add_page(self, page: Sequence[tuple[int, Paper]]) -> None:
         papers = [paper for _, paper in page]
-        vectors = self._embedder.embed([paper_text(p.title, p.abstract) for p in papers])
+        texts = [paper_text(p.title, p.abstract) for p in papers]
+        parts = []
+        for start in range(0, len(texts), EMBED_SLICE):  # slices: the rate shows as it goes
+            parts.append(self._embedder.embed(texts[start : start + EMBED_SLICE]))
+            self._embedded_since += len(parts[-1])
+        vectors = np.vstack(parts) if parts else np.zeros((0, self._embedder.dim), np.float32)
         ids = [paper.id for paper in papers]
         first, last = page[0][0], page[-1][0]
         with self._lock:

@@ -544,6 +544,40 @@ async def test_a_slow_contextual_model_never_holds_up_an_ingest(
         assert app.bot.vectors is not None and len(app.bot.vectors) == len(_GALAXIES)
 
 
+async def test_status_tells_how_far_a_slow_model_is_and_how_long_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tiny_onnx_model(tmp_path / "tiny")
+    monkeypatch.setattr(vectors_module, "EMBED_SLICE", 1)
+    monkeypatch.setattr(vectors_module, "RATE_AFTER_S", 0.0)
+    release, busy, calls = threading.Event(), threading.Event(), []
+    embed = embeddings.OnnxEmbedder.embed
+
+    def slow(self: embeddings.OnnxEmbedder, texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        if len(calls) > 2:  # two papers done, then the model is busy with the third
+            busy.set()
+            release.wait(30)
+        return embed(self, texts)
+
+    monkeypatch.setattr(embeddings.OnnxEmbedder, "embed", slow)
+    settings = Settings(db_path=tmp_path / "p.db", embeddings=str(tmp_path / "tiny"))
+    async with open_app(settings) as app:
+        try:
+            await ingest_papers(app.store, app.index, galaxies(NOW))
+            status = await ask(app.bot, "/papers status")
+            assert "(onnx:" in status and "; 0 of 8 papers have vectors)." in status
+            app.bot.start_vector_catch_up()
+            assert await asyncio.to_thread(busy.wait, 30)
+            status = await ask(app.bot, "/papers status")
+            assert "0 of 8 papers have vectors, about a minute left)." in status
+        finally:
+            release.set()
+        await app.bot.wait_for_vectors(30)
+        status = await ask(app.bot, "/papers status")
+    assert f"(onnx:{tmp_path / 'tiny'}; 8 papers have vectors)" in status
+
+
 async def test_status_says_search_is_lexical_when_the_model_folder_is_missing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
