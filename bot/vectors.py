@@ -45,6 +45,7 @@ MAX_CHUNKS = 64
 # A page is embedded this many papers at a time, so a slow model's progress shows: a contextual
 # model takes minutes over a page (all-MiniLM-L6-v2: ~14 papers/s on two cores).
 EMBED_SLICE = 1024
+# A catch-up's rate is told once it has run this long (its first slice also warms the model up).
 RATE_AFTER_S = 5.0
 RELOAD_INTERVAL = 1.0
 # Above this many papers, nearest() first ranks by the vectors' leading PREFIX_DIMS dimensions
