@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 import re
@@ -517,21 +518,31 @@ async def test_a_contextual_model_is_asked_the_whole_question(
     assert any("galax" in title.lower() for title in found), found
 
 
+def _held_onnx_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, free: int
+) -> tuple[Settings, threading.Event, threading.Event]:
+    """Settings for the tiny ONNX model, slowed: after ``free`` calls, each call waits for the
+    first event (``release``); the second (``busy``) says one is waiting."""
+    _tiny_onnx_model(tmp_path / "tiny")
+    release, busy = threading.Event(), threading.Event()
+    embed, calls = embeddings.OnnxEmbedder.embed, itertools.count(1)
+
+    def held(self: embeddings.OnnxEmbedder, texts: list[str]) -> np.ndarray:
+        if next(calls) > free:
+            busy.set()
+            release.wait(30)
+        return embed(self, texts)
+
+    monkeypatch.setattr(embeddings.OnnxEmbedder, "embed", held)
+    return Settings(db_path=tmp_path / "p.db", embeddings=str(tmp_path / "tiny")), release, busy
+
+
 async def test_a_slow_contextual_model_never_holds_up_an_ingest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A transformer embeds ~14 abstracts a second on two cores: papers must be searchable by
     # their words at once, with vectors following in the background.
-    _tiny_onnx_model(tmp_path / "tiny")
-    release = threading.Event()
-    embed = embeddings.OnnxEmbedder.embed
-
-    def slow(self: embeddings.OnnxEmbedder, texts: list[str]) -> np.ndarray:
-        release.wait(30)
-        return embed(self, texts)
-
-    monkeypatch.setattr(embeddings.OnnxEmbedder, "embed", slow)
-    settings = Settings(db_path=tmp_path / "p.db", embeddings=str(tmp_path / "tiny"))
+    settings, release, _ = _held_onnx_model(tmp_path, monkeypatch, free=0)
     async with open_app(settings) as app:
         try:
             await asyncio.wait_for(ingest_papers(app.store, app.index, galaxies(NOW)), 10)
@@ -547,21 +558,10 @@ async def test_a_slow_contextual_model_never_holds_up_an_ingest(
 async def test_status_tells_how_far_a_slow_model_is_and_how_long_is_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _tiny_onnx_model(tmp_path / "tiny")
     monkeypatch.setattr(vectors_module, "EMBED_SLICE", 1)
     monkeypatch.setattr(vectors_module, "RATE_AFTER_S", 0.0)
-    release, busy, calls = threading.Event(), threading.Event(), []
-    embed = embeddings.OnnxEmbedder.embed
-
-    def slow(self: embeddings.OnnxEmbedder, texts: list[str]) -> np.ndarray:
-        calls.append(texts)
-        if len(calls) > 2:  # two papers done, then the model is busy with the third
-            busy.set()
-            release.wait(30)
-        return embed(self, texts)
-
-    monkeypatch.setattr(embeddings.OnnxEmbedder, "embed", slow)
-    settings = Settings(db_path=tmp_path / "p.db", embeddings=str(tmp_path / "tiny"))
+    # Two papers done, then the model is busy with the third.
+    settings, release, busy = _held_onnx_model(tmp_path, monkeypatch, free=2)
     async with open_app(settings) as app:
         try:
             await ingest_papers(app.store, app.index, galaxies(NOW))
