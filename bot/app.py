@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.embeddings import load_embedder
 from bot.ingest import catch_up_index
 from bot.models import Paper
-from bot.search import SearchIndex
+from bot.search import ChangePage, SearchIndex
 from bot.sources.arxiv import ArxivSource
 from bot.sources.hf import HuggingFaceSource
 from bot.storage import Store, utc_now
@@ -94,9 +94,20 @@ async def open_vectors(bot: Paperboy, settings: Settings) -> None:
         return
     bot.vectors = await asyncio.to_thread(VectorIndex.open, settings.vectors_path, embedder)
     await asyncio.to_thread(bot.vectors.prepare_search)
-    if not embedder.contextual:
-        # Ingests then embed each page while Tantivy indexes it, from one read of the store. A
-        # contextual model is ~300x slower: beside the index it would hold every catch-up (and
-        # the ingest waiting on it) for as long, so its own background catch-up embeds instead.
-        bot.index.share_pages_with(bot.vectors)
+    if embedder.contextual:
+        # ~300x slower than a static model: beside the index it would hold every catch-up (and
+        # the ingest waiting on it) for as long, so each page starts the background catch-up.
+        bot.index.share_pages_with(_StartsVectorCatchUp(bot))
+    else:
+        bot.index.share_pages_with(bot.vectors)  # embeds each page while Tantivy indexes it
     bot.start_vector_catch_up()
+
+
+@dataclass(frozen=True, slots=True)
+class _StartsVectorCatchUp:
+    """Follows the index's pages of changes by starting the vectors' own catch-up."""
+
+    bot: Paperboy
+
+    async def follow_page(self, after_seq: int, page: ChangePage) -> None:
+        self.bot.start_vector_catch_up()
