@@ -344,10 +344,9 @@ class SearchIndex:
         if not paper_ids:
             return set()
         searcher = self._searcher()
-        ids = [(tantivy.Occur.Should, self._id_query(pid)) for pid in paper_ids]
         wanted = tantivy.Query.boolean_query(
             [
-                (tantivy.Occur.Must, tantivy.Query.boolean_query(ids)),
+                (tantivy.Occur.Must, tantivy.Query.term_set_query(self._schema, "id", paper_ids)),
                 (tantivy.Occur.Must, self._compiler.constraints(query)),
             ]
         )
