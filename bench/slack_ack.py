@@ -75,12 +75,15 @@ async def _serve_paperboy(workdir: Path, api_url: str, embeddings: str) -> None:
     from bot.app import open_vectors
     from bot.commands import Paperboy
     from bot.config import Secret, Settings
+    from bot.ingest import catch_up_index
     from bot.search import SearchIndex
     from bot.storage import Store
 
     db_path, index_path = _files(workdir)
     store = await Store.open(db_path)
     index = SearchIndex.open(index_path)
+    # As the bot does on start: an index from another version is rebuilt before anything is timed.
+    await catch_up_index(index, store)
     settings = Settings(
         db_path=db_path, index_path=index_path, slack_bot_token=Secret("xoxb-bench"),
         slack_signing_secret=Secret(SECRET), slack_api_url=api_url, embeddings=embeddings,
