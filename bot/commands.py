@@ -19,7 +19,7 @@ import humanize
 
 from bot import club, export, metrics
 from bot.digests import DEFAULT_TOP_N, next_daily_digest
-from bot.ids import find_paper_links, parse_paper_ref
+from bot.ids import ArxivRef, find_paper_links, parse_paper_ref
 from bot.ingest import catch_up_index
 from bot.models import SAMPLE_PREFIX, ChannelRef, Paper, Subscription
 from bot.ports import PaperLookup
@@ -105,6 +105,15 @@ _ALIASES = {
     "list": "subscriptions",
     "?": "help",
 }
+# "topics add <topic>" and "topics remove <n>" mean what they say.
+_TOPIC_VERBS = {
+    "add": "subscribe",
+    "follow": "subscribe",
+    "remove": "unsubscribe",
+    "rm": "unsubscribe",
+    "delete": "unsubscribe",
+    "drop": "unsubscribe",
+}
 
 
 def command(
@@ -136,8 +145,11 @@ def split_command(text: str) -> tuple[str, str]:
     if not text:
         return "help", ""
     name, _, args = text.partition(" ")
-    name = name.lower()
-    return _ALIASES.get(name, name), args.strip()
+    name = _ALIASES.get(name.lower(), name.lower())
+    verb, _, rest = args.strip().partition(" ")
+    if name == "subscriptions" and verb.lower() in _TOPIC_VERBS:
+        return _TOPIC_VERBS[verb.lower()], rest.strip()
+    return name, args.strip()
 
 
 @dataclass
@@ -226,12 +238,7 @@ class Paperboy:
 
     async def find_paper(self, text: str) -> Paper:
         """The paper named by an id or a URL, from the store or, failing that, a live lookup."""
-        ref = parse_paper_ref(text.split()[0] if text.split() else "")
-        if ref is None:
-            raise UserError(
-                f"`{shorten(text, 60) or '(nothing)'}` is not a paper id or link. Use an arXiv id "
-                "like `2401.01234`, or an arxiv.org / huggingface.co/papers link."
-            )
+        ref = paper_ref(text, _ID_OR_LINK)
         paper = await self.store.get_paper(ref.id)
         if paper is None:
             paper = await self._look_up(ref.id)
@@ -509,13 +516,8 @@ async def _show(bot: Paperboy, cmd: Command, args: str) -> Reply:
 
 @command("similar", "similar <id or link>", "Papers like this one.")
 async def _similar(bot: Paperboy, cmd: Command, args: str) -> Reply:
-    ref = parse_paper_ref(args.split()[0] if args.split() else "")
-    if ref is None:
-        raise UserError(
-            f"`{shorten(args, 60) or '(nothing)'}` is not a paper id or link. Try "
-            f"{typed_command(cmd.channel.platform, 'similar', '2401.01234')} "
-            "or paste an arxiv.org / huggingface.co/papers link."
-        )
+    example = typed_command(cmd.channel.platform, "similar", "2401.01234")
+    ref = paper_ref(args, f"Try {example} or paste an arxiv.org / huggingface.co/papers link.")
     return await bot.similar(cmd.channel, ref.id, limit=SEARCH_PAGE_SIZE)
 
 
@@ -1043,13 +1045,22 @@ async def _club(bot: Paperboy, cmd: Command, args: str) -> Reply:
 
 def _paper_id(text: str) -> str:
     """The canonical id in ``text`` (no lookup: for papers already on a list or a claim)."""
-    ref = parse_paper_ref(text.split()[0] if text.split() else "")
-    if ref is None:
-        raise UserError(
-            f"`{shorten(text, 60) or '(nothing)'}` is not a paper id or link. "
-            "Use an arXiv id like `2401.01234`."
-        )
-    return ref.id
+    return paper_ref(text, "Use an arXiv id like `2401.01234`.").id
+
+
+_ID_OR_LINK = "Use an arXiv id like `2401.01234`, or an arxiv.org / huggingface.co/papers link."
+
+
+def paper_ref(text: str, hint: str) -> ArxivRef:
+    """The paper id or link ``text`` starts with; when there is none, an error that says what
+    to type (``hint``)."""
+    words = text.split()
+    ref = parse_paper_ref(words[0]) if words else None
+    if ref is not None:
+        return ref
+    if not words:
+        raise UserError(f"Which paper? {hint}")
+    raise UserError(f"`{shorten(text, 60)}` is not a paper id or link. {hint}")
 
 
 @dataclass(frozen=True, slots=True)

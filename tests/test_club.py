@@ -107,7 +107,7 @@ async def test_only_the_presenter_cancels(chat: Chat) -> None:
 async def test_present_answers_a_wrong_id_clearly(chat: Chat) -> None:
     assert "Which paper?" in await chat("present")
     assert "is not a paper id or link" in await chat("present banana")
-    assert "is not a paper id or link" in await chat("present cancel")
+    assert "Which paper?" in await chat("present cancel")
     assert "could not find paper `2401.99999`" in await chat("present 2401.99999")
 
 

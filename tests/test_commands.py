@@ -119,6 +119,7 @@ async def test_show_accepts_ids_versions_and_links(ask: Ask) -> None:
 async def test_show_an_unknown_paper_without_a_lookup_says_it_was_not_found(chat: Chat) -> None:
     assert "could not find paper `2401.99999`" in await chat("show 2401.99999")
     assert "is not a paper id or link" in await chat("show banana")
+    assert "Which paper?" in await chat("show")
 
 
 async def test_vote_toggles_and_counts_per_team(ask: Ask) -> None:
@@ -205,6 +206,15 @@ async def test_subscribe_list_and_unsubscribe(chat: Chat) -> None:
     assert "Unsubscribed" in await chat("unsubscribe 1")
     assert "Unsubscribed" in await chat("unsubscribe cat:cs.CV")
     assert "follows no topics" in await chat("subscriptions")
+
+
+async def test_topics_add_and_remove_do_what_they_say(chat: Chat) -> None:
+    assert "Subscribed this channel to `cat:cs.CV`" in await chat("topics add cat:cs.CV")
+    assert "Subscribed this channel to `diffusion`" in await chat("Topics Follow diffusion")
+    assert "2. `diffusion`" in await chat("topics")
+    assert "Unsubscribed" in await chat("topics remove 1")
+    assert "Unsubscribed" in await chat("list delete diffusion")
+    assert "follows no topics" in await chat("topics")
 
 
 async def test_subscriptions_belong_to_their_channel(chat: Chat) -> None:

@@ -65,7 +65,7 @@ async def test_read_marks_read_and_saves_a_paper_that_was_not_saved(chat: Chat) 
 async def test_reading_list_commands_answer_a_wrong_id_clearly(chat: Chat) -> None:
     for verb in ("save", "unsave", "read"):
         assert "is not a paper id or link" in await chat(f"{verb} banana")
-        assert "is not a paper id or link" in await chat(verb)
+        assert "Which paper?" in await chat(verb)
     assert "could not find paper `2401.99999`" in await chat("save 2401.99999")
     assert "could not find paper `2401.99999`" in await chat("read 2401.99999")
 

@@ -290,6 +290,7 @@ async def test_similar_without_a_vector_yet_uses_the_papers_words(
 async def test_similar_to_an_unknown_paper_says_so(semantic: Paperboy) -> None:
     assert "Unknown paper `sample-999`" in await ask(semantic, "/papers similar sample-999")
     assert "is not a paper id or link" in await ask(semantic, "/papers similar what")
+    assert "Which paper? Try `/papers similar 2401.01234`" in await ask(semantic, "/papers similar")
 
 
 # -- team picks -----------------------------------------------------------------------------

@@ -67,6 +67,8 @@ async def test_once_kept_for_admins_a_member_changes_nothing(
             for text in (
                 "subscribe cat:cs.LG",
                 "unsubscribe 1",
+                "topics add cat:cs.LG",
+                "topics remove 1",
                 "schedule 07:00 UTC daily",
                 "schedule picks:2",
                 "schedule quiet:off",
