@@ -361,7 +361,7 @@ class Paperboy:
             )
         title = f"Results for {query}"
         if not page.all_terms_matched and cards:
-            title = f"No paper has all of: {', '.join(page.terms)}; closest matches:"
+            title = _closest_matches_title(page.terms)
         return PaperList(
             title,
             cards,
@@ -1041,6 +1041,13 @@ async def _club(bot: Paperboy, cmd: Command, args: str) -> Reply:
     papers = await bot.store.get_papers([claim.paper_id for claim in claims])
     lines = tuple(club.agenda_line(c, papers.get(c.paper_id), today) for c in claims)
     return Notice(f"Journal club here ({len(claims)} planned):", lines=lines)
+
+
+def _closest_matches_title(terms: Sequence[str]) -> str:
+    """The line before the closest matches of a search no paper fully matches."""
+    if len(terms) == 1:
+        return f"No paper mentions {terms[0]}; closest matches:"
+    return f"No paper has all of: {', '.join(terms)}; closest matches:"
 
 
 def _paper_id(text: str) -> str:

@@ -141,6 +141,10 @@ class HybridSearch:
         fused = fuse([h.paper_id for h in lexical.hits], vector_ranks, fusion)
         found = {hit.paper_id: hit for hit in lexical.hits}
         hits = [_fused_hit(found.get(pid), pid, score) for pid, score in fused[:limit]]
+        if not lexical.hits and hits:
+            # No paper has any of the words: what follows is close in meaning only, and no
+            # count of "matches" would be true.
+            return replace(lexical, hits=hits, total=len(hits), all_terms_matched=False)
         # Vectors never add a paper with every word (the lexical pass saw all of those), so
         # whether "no paper has all of: …" holds is the lexical pass's to say.
         return replace(lexical, hits=hits, total=max(lexical.total, len(fused)))

@@ -186,6 +186,16 @@ async def test_the_no_paper_has_all_words_line_stays_true_with_vectors(
     assert "Sentence Embeddings" in keywords.cards[0].paper.title  # every word, ranked first
 
 
+async def test_a_word_no_paper_has_says_so_before_papers_close_in_meaning(
+    semantic: Paperboy,
+) -> None:
+    result = await semantic.search(TEAM, "galaxy", limit=5)  # the papers say "galaxies"…
+    assert result.title.startswith("Results for")
+    missing = await semantic.search(TEAM, "nebulae", limit=5)  # …but none says "nebulae"
+    assert missing.title == "No paper mentions nebulae; closest matches:"
+    assert missing.cards and missing.more_hint is None  # no count of matches that are none
+
+
 async def test_fused_results_show_the_matched_words(semantic: Paperboy) -> None:
     result = await semantic.search(TEAM, "sentence embeddings", limit=5)
     first = result.cards[0].excerpt
