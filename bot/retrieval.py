@@ -57,7 +57,7 @@ FORGIVEN_LEXICAL_WEIGHT = 0.7
 # vectors. bench/relevance.py, against the fixed 0.7 (recall@3 / MRR): queries.jsonl questions
 # 0.80 / 0.71 -> 0.82 / 0.71, queries_lexical.jsonl questions MRR 0.83 -> 0.94, keywords equal;
 # never tuned on, queries_heldout.jsonl 0.77 / 0.72 -> 0.81 / 0.76 and queries_heldout2.jsonl
-# 0.92 / 0.83 -> 0.96 / 0.87. Fixed weights 1.0-1.5 gained less (README, Relevance); per-query
+# 0.92 / 0.83 -> 0.96 / 0.87. Fixed weights 1.0-1.5 gained less (bench/RESULTS.md); per-query
 # cost: a sum over the rarities the query vector already needs.
 # Like rarity, coverage needs a corpus: forced on over the 110-paper sample, a question of common
 # words ("how well do sentence vectors work across many languages") lost its paper from the top 10.
