@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot import commands, retrieval, search_plan
+from bot import commands, retrieval, search_plan, taste
 from bot.commands import Paperboy
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
@@ -42,7 +42,6 @@ from bot.query import ParsedQuery, QueryError, Word, parse_query
 from bot.retrieval import Fusion, HybridSearch, key_terms
 from bot.search import SearchIndex
 from bot.storage import Store
-from bot.taste import fit_taste
 from bot.vectors import VectorIndex
 
 HERE = Path(__file__).resolve().parent
@@ -69,6 +68,17 @@ CHANNEL = ChannelRef("bench", "team", "general")
 START = datetime(2007, 4, 2, tzinfo=UTC)
 TEAMS_PER_FIELD = 3
 PICK_FIELDS = ("astro-ph", "hep-ph", "hep-th", "quant-ph", "math", "cond-mat")
+# Archives with at least 25 papers (smaller ones have too few among 500 candidates to fill 5).
+CONFIRM_FIELDS = ("gr-qc", "nucl-th", "cs", "physics", "math-ph", "hep-ex")
+CVLG_FIELDS = ("cs.CV", "cs.LG", "stat.ML")
+# Title words shared by at least 16 papers, many of them across fields (lattice: hep-lat,
+# cond-mat, math; spin, quantum, star …): a team with a topic, not a field.
+PICK_TOPICS = (
+    *("reinforcement", "graph", "segmentation", "adversarial", "black hole", "superconduct"),
+    *("neutrino", "entangle", "galax", "lattice", "spin", "quantum", "detection", "3d"),
+    *("video", "bayesian", "star"),
+)
+TOPIC_TEAMS = 4
 
 
 def arxiv_id(raw: str) -> str:
@@ -300,37 +310,86 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
 
 def picks_quality(papers: list[Paper], vectors: VectorIndex) -> None:
+    """Precision@5 of a team's model for three kinds of team (8 upvotes each, 500 candidates):
+    one arXiv field (the tuned six, then eight other archives and the cs.CV / cs.LG / stat.ML
+    file by primary category, never tuned on), and one topic across fields."""
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
+    titled = [p for p in papers if p.categories]
     print(
-        f"\nTeam picks: precision@5 among 500 candidates, 8 upvotes in one field "
-        f"(primary category's archive; mean of {TEAMS_PER_FIELD} teams per field)"
+        f"\nTeam picks: precision@5 among 500 candidates, 8 upvotes each (mean of "
+        f"{TEAMS_PER_FIELD} teams per field, {TOPIC_TEAMS} per topic)"
     )
-    methods = {"TF-IDF SVM": None, "TF-IDF + vector SVMs": vectors}
+    print("  Teams of one field (the candidate's primary archive), tuned on:")
+    picks_table(dated, PICK_FIELDS, in_archive, TEAMS_PER_FIELD, vectors)
+    print("  Teams of one field, other archives (never tuned on):")
+    picks_table(dated, CONFIRM_FIELDS, in_archive, TEAMS_PER_FIELD, vectors)
+    print("  Teams of one field, primary category in the cs.CV / cs.LG file:")
+    picks_table(papers, CVLG_FIELDS, primary_category, TEAMS_PER_FIELD, vectors)
+    print("  Teams of one topic across fields (upvoted titles and picks contain the word):")
+    picks_table(titled, PICK_TOPICS, title_has, TOPIC_TEAMS, vectors)
+
+
+def picks_table(
+    papers: Sequence[Paper],
+    fields: Sequence[str],
+    field_of: Callable[[Paper, str], bool],
+    teams: int,
+    vectors: VectorIndex,
+) -> None:
+    methods = {
+        "TF-IDF SVM": (None, taste.FIELD_PRIOR),
+        "TF-IDF + vector SVMs, no field prior": (vectors, 0.0),
+        "TF-IDF + vector SVMs (default)": (vectors, taste.FIELD_PRIOR),
+    }
     rows: dict[str, list[float]] = {"base rate": [], **{name: [] for name in methods}}
-    for field_name in PICK_FIELDS:
+    for field_name in fields:
         cells: dict[str, list[float]] = {name: [] for name in rows}
-        for team in range(TEAMS_PER_FIELD):
+        for team in range(teams):
             rng = random.Random(f"{field_name}{team}")
-            liked = rng.sample([p for p in dated if archive(p) == field_name], 8)
-            candidates = rng.sample([p for p in dated if p not in liked], 500)
-            cells["base rate"].append(sum(archive(p) == field_name for p in candidates) / 500)
-            for name, vecs in methods.items():
-                taste = fit_taste(liked, candidates, vecs)
-                assert taste is not None
-                top = sorted(candidates, key=lambda p: -taste.scores[p.id])[:5]
-                cells[name].append(sum(archive(p) == field_name for p in top) / 5)
+            liked = rng.sample([p for p in papers if field_of(p, field_name)], 8)
+            candidates = rng.sample([p for p in papers if p not in liked], 500)
+            cells["base rate"].append(sum(field_of(p, field_name) for p in candidates) / 500)
+            for name, (vecs, prior) in methods.items():
+                top = top_picks(liked, candidates, vecs, prior)
+                cells[name].append(sum(field_of(p, field_name) for p in top) / 5)
         for name, values in cells.items():
             rows[name].append(statistics.mean(values))
-    print("  " + " ".join(f"{f:>9}" for f in ("method".ljust(22), *PICK_FIELDS, "mean")))
+    wide = len(fields) > 8
+    shown = fields if not wide else [f[:6] for f in fields]
+    print("    " + " ".join(f"{f:>7}" for f in ("method".ljust(36), *shown, "mean")))
     for name, values in rows.items():
-        line = " ".join(f"{v:>9.2f}" for v in values)
-        print(f"  {name:<22} {line} {statistics.mean(values):>9.2f}")
+        line = " ".join(f"{v:>7.2f}" for v in values)
+        print(f"    {name:<36} {line} {statistics.mean(values):>7.2f}")
+
+
+def top_picks(
+    liked: list[Paper], candidates: list[Paper], vectors: VectorIndex | None, prior: float
+) -> list[Paper]:
+    fitted = taste.fit_taste(liked, candidates, vectors, prior)
+    assert fitted is not None
+    return sorted(candidates, key=lambda p: -fitted.scores[p.id])[:5]
+
+
+def in_archive(paper: Paper, field_name: str) -> bool:
+    return archive(paper) == field_name
+
+
+def primary_category(paper: Paper, field_name: str) -> bool:
+    return bool(paper.categories) and paper.categories[0] == field_name
+
+
+def title_has(paper: Paper, word: str) -> bool:
+    return word in paper.title.lower()
+
+
+def refit_cost(papers: list[Paper], vectors: VectorIndex) -> None:
+    dated = [p for p in papers if not p.id.startswith("cvlg-")]
     for liked_count, pool in ((100, 500), (500, 2000)):
         rng = random.Random(liked_count)
         liked = rng.sample(dated, liked_count)
         candidates = rng.sample([p for p in dated if p not in liked], min(pool, 1400))
         started = time.perf_counter()
-        fit_taste(liked, candidates, vectors)
+        taste.fit_taste(liked, candidates, vectors)
         took = (time.perf_counter() - started) * 1000
         print(f"  refit, {liked_count} upvoted papers, {len(candidates)} candidates: {took:.0f} ms")
     print("  (a team's model learns from its 500 most recent upvoted papers, so 1k or 10k votes")
@@ -463,6 +522,7 @@ async def main_async(args: argparse.Namespace) -> None:
             if not args.search_only:
                 await similar_quality(bot, papers, vectors)
                 picks_quality(papers, vectors)
+                refit_cost(papers, vectors)
         finally:
             await store.close()
     vector_cost(embedder.dim, args.skip_scale)

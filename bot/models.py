@@ -53,6 +53,22 @@ class Paper:
     def hf_url(self) -> str | None:
         return f"https://huggingface.co/papers/{self.id}" if self.on_hf else None
 
+    @property
+    def primary_category(self) -> str | None:
+        """The category arXiv files the paper under first; Hugging Face papers have none."""
+        return self.categories[0] if self.categories else None
+
+    @property
+    def archives(self) -> frozenset[str]:
+        """The arXiv archives the paper is filed in, cross-lists included."""
+        return frozenset(archive_of(code) for code in self.categories if code)
+
+
+def archive_of(category: str) -> str:
+    """A category's archive: ``astro-ph.GA`` and ``astro-ph.CO`` are both ``astro-ph``, ``cs.LG``
+    is ``cs``."""
+    return category.split(".", 1)[0].lower()
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelRef:

@@ -3,22 +3,24 @@
 As arxiv-sanity-lite does per user, a linear SVM is fitted per team with the team's papers as
 positives and the candidate papers as negatives, over TF-IDF of title and abstract; when paper
 vectors are available a second SVM is fitted on them and the two z-scored decisions are averaged
-(measured better than either alone, see bench/relevance.py). Fitting takes milliseconds for a
-day's candidates, runs off the event loop, and is cached until the team's votes change.
+(measured better than either alone, see bench/relevance.py). A team that keeps to a few arXiv
+fields then gets papers from those fields lifted (:func:`field_prior`). Fitting takes
+milliseconds for a day's candidates, runs off the event loop, and is cached until the team's
+votes change.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.models import Paper
+from bot.models import Paper, archive_of
 from bot.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,12 @@ MIN_LIKED = 3
 MAX_LIKED = 500
 # Regularisation as in arxiv-sanity-lite: few positives, so a soft margin.
 SVM_C = 0.1
+# Added to a candidate's z-score at full strength when every upvoted paper shares its primary
+# arXiv category. Words alone mix up neighbouring fields (hep-th and gr-qc, stat.ML and cs.LG):
+# precision@5 in the paper's own field, teams of 8 upvotes, 0.52 -> 0.88 over eight archives and
+# 0.66 -> 1.00 over cs.CV / cs.LG / stat.ML; teams upvoting one topic across fields lost
+# 0.015 (0.662 -> 0.647). Squaring the team's share keeps a spread-out team's prior small.
+FIELD_PRIOR = 3.0
 _CACHE_SIZE = 64
 
 Floats = npt.NDArray[np.float64]
@@ -43,23 +51,28 @@ class Taste:
 
 
 def fit_taste(
-    liked: Sequence[Paper], candidates: Sequence[Paper], vectors: VectorIndex | None = None
+    liked: Sequence[Paper],
+    candidates: Sequence[Paper],
+    vectors: VectorIndex | None = None,
+    field_weight: float = FIELD_PRIOR,
 ) -> Taste | None:
     """Score ``candidates`` by the team's ``liked`` papers; ``None`` when there is too little."""
     liked = list({p.id: p for p in liked}.values())[:MAX_LIKED]
     pool = [p for p in candidates if p.id not in {q.id for q in liked}]
     if len(liked) < MIN_LIKED or not pool:
         return None
-    key = (tuple(p.id for p in liked), tuple(p.id for p in pool), vectors is not None)
+    key = (tuple(p.id for p in liked), tuple(p.id for p in pool), vectors is not None, field_weight)
     cached = _cache_get(key)
     if cached is not None:
         return cached
-    taste = _fit(liked, pool, vectors)
+    taste = _fit(liked, pool, vectors, field_weight)
     _cache_put(key, taste)
     return taste
 
 
-def _fit(liked: list[Paper], pool: list[Paper], vectors: VectorIndex | None) -> Taste:
+def _fit(
+    liked: list[Paper], pool: list[Paper], vectors: VectorIndex | None, field_weight: float
+) -> Taste:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     texts = [f"{p.title} {p.title} {p.abstract}" for p in [*liked, *pool]]
@@ -75,12 +88,33 @@ def _fit(liked: list[Paper], pool: list[Paper], vectors: VectorIndex | None) -> 
         if len(found) == len(ids):  # a partial set would score papers unevenly: words only then
             decisions.append(_zscores(_svm_decisions(matrix, labels, len(liked))))
             similarity = similarity + matrix[len(liked) :] @ matrix[: len(liked)].T
-    combined = np.mean(decisions, axis=0)
+    combined = np.mean(decisions, axis=0) + field_weight * field_prior(liked, pool)
     closest = similarity.argmax(axis=1)
     return Taste(
         {p.id: float(s) for p, s in zip(pool, combined, strict=True)},
         {p.id: liked[int(n)] for p, n in zip(pool, closest, strict=True)},
     )
+
+
+def field_prior(liked: Sequence[Paper], pool: Sequence[Paper]) -> Floats:
+    """For each candidate, how many upvoted papers share its field: the mean of the shares with
+    its primary category and with that category's archive (``hep-th``; ``cs`` for ``cs.LG``),
+    squared, in [0, 1]. A candidate without categories (Hugging Face lists none) gets the pool's
+    mean, so it is neither lifted nor held back."""
+    filed = [p.primary_category for p in liked if p.primary_category]
+    if not filed:
+        return np.zeros(len(pool))
+    categories, archives = Counter(filed), Counter(archive_of(code) for code in filed)
+
+    def share(code: str | None) -> float:
+        if code is None:
+            return np.nan
+        return ((categories[code] + archives[archive_of(code)]) / (2 * len(filed))) ** 2
+
+    shares = np.array([share(p.primary_category) for p in pool])
+    known = shares[~np.isnan(shares)]
+    filled: Floats = np.nan_to_num(shares, nan=float(known.mean()) if known.size else 0.0)
+    return filled
 
 
 def _svm_decisions(features: object, labels: npt.NDArray[np.int_], positives: int) -> Floats:

@@ -38,6 +38,7 @@ from bot.replies import Command, PaperList
 from bot.search import SearchIndex
 from bot.sources.sample import load_sample
 from bot.storage import Store
+from bot.taste import field_prior
 from bot.vectors import VectorIndex
 from tests.papers import NOW
 
@@ -328,6 +329,91 @@ async def test_a_team_that_upvoted_a_field_gets_picks_from_it(semantic: Paperboy
     # Another team's taste is its own: it still gets trending papers.
     other = titles((await next_daily_digest(semantic.store, OTHER_TEAM, NOW)).reply)
     assert not set(other) & new_astronomy
+
+
+# A string-theory team, and today's papers: three from its field in words of their own, three
+# from general relativity that share the upvoted papers' words (black holes, entropy).
+_STRING_THEORY_UPVOTED = [
+    ("Black hole entropy from D-brane microstates",
+     "We count D-brane bound states in type IIB string theory and reproduce the Bekenstein-Hawking "
+     "entropy of extremal black holes, including subleading corrections."),
+    ("Holographic entanglement entropy of charged black holes",
+     "Using the AdS/CFT correspondence we compute holographic entanglement entropy for charged "
+     "black holes in anti-de Sitter space and its phase transitions."),
+    ("Near-horizon geometry of extremal black holes in supergravity",
+     "Extremal black holes in four-dimensional supergravity have an AdS2 near-horizon geometry; "
+     "we classify the attractor solutions and their entropy."),
+]  # fmt: skip
+_TODAY_BY_FIELD = {
+    "hep-th": [
+        ("Bootstrapping three-dimensional conformal field theories",
+         "Numerical conformal bootstrap bounds on operator dimensions in the 3d Ising and O(N) "
+         "models from crossing symmetry and unitarity."),
+        ("Supersymmetric localization on squashed spheres",
+         "Localization computes partition functions of N=2 gauge theories on squashed spheres "
+         "exactly; we match them with their string duals."),
+        ("Swampland constraints on scalar potentials",
+         "We review the de Sitter swampland conjecture for scalar potentials arising from string "
+         "compactifications and its tension with quintessence."),
+    ],
+    "gr-qc": [
+        ("Black hole entropy and the area law from gravitational wave ringdown",
+         "Ringdown signals of binary black hole mergers test the black hole area law; we bound the "
+         "change of entropy between the initial and final black holes."),
+        ("Quasinormal modes of rotating black holes",
+         "We compute quasinormal modes of Kerr black holes with a spectral method and compare "
+         "their frequencies and damping times with the extremal limit."),
+        ("Thermodynamics of black holes in numerical relativity",
+         "Apparent horizons in numerical relativity give black hole entropy and temperature along "
+         "a collapse; we follow the first law through the merger."),
+    ],
+}  # fmt: skip
+
+
+def _filed(title: str, abstract: str, n: int, category: str, published: datetime) -> Paper:
+    return Paper(
+        id=f"0002.0{n:04d}",
+        title=title,
+        abstract=abstract,
+        authors=("A. Theorist",),
+        published=published,
+        categories=(category,),
+    )
+
+
+async def test_a_team_that_upvoted_one_field_gets_it_over_a_neighbour_using_its_words(
+    store: Store, index: SearchIndex
+) -> None:
+    upvoted = [
+        _filed(title, abstract, n, "hep-th", NOW - timedelta(days=4))
+        for n, (title, abstract) in enumerate(_STRING_THEORY_UPVOTED)
+    ]
+    today = [
+        _filed(title, abstract, 10 + n, field, NOW - timedelta(hours=3 + n))
+        for n, (field, title, abstract) in enumerate(
+            (field, *paper) for field, papers in _TODAY_BY_FIELD.items() for paper in papers
+        )
+    ]
+    await ingest_papers(store, index, upvoted, now=NOW - timedelta(days=4))
+    await ingest_papers(store, index, today, now=NOW)
+    bot = Paperboy(store, index, clock=lambda: NOW)
+    await _vote(bot, TEAM, *(paper.id for paper in upvoted))
+    picked = titles((await next_daily_digest(store, TEAM, NOW)).reply)
+    string_theory = {title for title, _ in _TODAY_BY_FIELD["hep-th"]}
+    assert set(picked[:3]) == string_theory, picked
+
+
+def test_papers_without_categories_keep_their_place_in_a_fields_picks() -> None:
+    """Hugging Face lists no categories: such a paper is lifted as much as an average
+    candidate, not held back below every paper of another field."""
+    team = [_filed("t", "a", n, "hep-th", NOW) for n in range(4)]
+    pool = [
+        _filed("t", "a", 10, "hep-th", NOW),
+        _filed("t", "a", 11, "gr-qc", NOW),
+        dataclasses.replace(_filed("t", "a", 12, "hep-th", NOW), categories=()),
+    ]
+    assert field_prior(team, pool).tolist() == [1.0, 0.0, 0.5]
+    assert not field_prior([dataclasses.replace(p, categories=()) for p in team], pool).any()
 
 
 async def test_trending_alone_until_a_team_has_three_upvotes(semantic: Paperboy) -> None:
