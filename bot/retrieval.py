@@ -20,7 +20,7 @@ import numpy as np
 
 from bot import metrics
 from bot.embeddings import Embedder, Vectors, normalise
-from bot.models import Paper
+from bot.models import Paper, archive_of
 from bot.query import ParsedQuery, Phrase, Word
 from bot.search import SearchHit, SearchIndex, SearchPage
 from bot.vectors import VectorIndex
@@ -47,6 +47,12 @@ RRF_K = 20
 # saying nothing about a topic ("read", "keeping") outweighed the topic, so below this many
 # papers the query is embedded as one text.
 RARITY_MIN_PAPERS = 1000
+# Share of the "more like this" field prior for a candidate that meets the paper's archive only
+# through a cross-list: related, but another field first. Full prior for any shared archive gave
+# precision@5 by archive 0.77 / 0.73 on the two probe sets; half 0.81 / 0.80, none 0.84 / 0.83.
+# A stronger pull to the paper's own archive (1.5: 0.90 / 0.88) was not taken: "more like this"
+# would become "more from this field".
+CROSS_LISTED_PRIOR = 0.5
 LEXICAL_WEIGHT = 2.0
 VECTOR_WEIGHT = 1.0
 FORGIVEN_LEXICAL_WEIGHT = 0.7
@@ -262,22 +268,23 @@ def rank_neighbours(
     field_prior: float,
 ) -> list[tuple[str, float]]:
     """Candidates for "more like this", best first: blended z-scores, plus ``field_prior`` for
-    a candidate sharing an arXiv archive with ``paper`` (a boost, not a filter: a much closer
-    paper from another field still wins)."""
-    fields = archives(paper)
+    a candidate filed first in the paper's arXiv archive and half of it for one that shares an
+    archive only through a cross-list (a boost, not a filter: a much closer paper from another
+    field still wins)."""
+    fields = paper.archives
+    primary = paper.primary_category
 
     def prior(paper_id: str) -> float:
         other = candidates.get(paper_id)
-        return field_prior if other is not None and fields & archives(other) else 0.0
+        if other is None or not fields & other.archives:
+            return 0.0
+        theirs = other.primary_category
+        if primary and theirs and archive_of(theirs) == archive_of(primary):
+            return field_prior
+        return field_prior * CROSS_LISTED_PRIOR
 
     scored = [(pid, score + prior(pid)) for pid, score in blend_scores(ids, signals, weights)]
     return sorted(scored, key=lambda item: -item[1])
-
-
-def archives(paper: Paper) -> frozenset[str]:
-    """The arXiv archives a paper is filed in: ``astro-ph.GA`` and ``astro-ph.CO`` are both
-    ``astro-ph``, ``cs.LG`` is ``cs``."""
-    return frozenset(code.split(".", 1)[0].lower() for code in paper.categories if code)
 
 
 def free_text(query: ParsedQuery) -> str:

@@ -289,6 +289,22 @@ async def test_similar_prefers_the_papers_field_unless_another_is_much_closer(
     assert similar[0] == _OTHER_FIELDS[1][2], similar
 
 
+def test_similar_puts_papers_filed_in_the_field_before_those_only_cross_listed_there() -> None:
+    def filed(pid: str, *codes: str) -> Paper:
+        return Paper(id=pid, title=pid, abstract="", authors=(), published=NOW, categories=codes)
+
+    paper = filed("probe", "hep-th", "gr-qc")
+    candidates = {
+        "cross-listed": filed("cross-listed", "gr-qc", "hep-th"),
+        "filed": filed("filed", "hep-th"),
+        "elsewhere": filed("elsewhere", "cs.LG"),
+    }
+    ids = list(candidates)
+    equally_close = [dict.fromkeys(ids, 0.5)]
+    ranked = retrieval.rank_neighbours(paper, ids, equally_close, candidates, [1.0], 1.0)
+    assert [pid for pid, _ in ranked] == ["filed", "cross-listed", "elsewhere"]
+
+
 async def test_similar_without_a_vector_yet_uses_the_papers_words(
     store: Store, index: SearchIndex
 ) -> None:
