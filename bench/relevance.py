@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,10 +36,12 @@ import numpy as np
 
 from bot import commands, retrieval, search_plan, taste
 from bot.commands import Paperboy
+from bot.digests import next_daily_digest
 from bot.embeddings import Embedder, load_embedder
 from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper, squash_spaces
 from bot.query import ParsedQuery, QueryError, Word, parse_query
+from bot.replies import Command
 from bot.retrieval import Fusion, HybridSearch, key_terms
 from bot.search import SearchIndex
 from bot.storage import Store
@@ -382,6 +385,48 @@ def title_has(paper: Paper, word: str) -> bool:
     return word in paper.title.lower()
 
 
+async def picks_through_digests(papers: list[Paper], embedder: Embedder, folder: Path) -> None:
+    """The daily picks a channel would be sent (``next_daily_digest``, trending blend included),
+    for one team per archive that upvoted 8 papers of it three days earlier with ``/papers
+    vote``; every other paper is today's news. (The cs.CV / cs.LG file has no arXiv ids to
+    vote on.)"""
+    dated = [p for p in papers if not p.id.startswith("cvlg-")]
+    now = START + timedelta(days=10)
+    fields = (*PICK_FIELDS, *CONFIRM_FIELDS)
+    liked = {f: random.Random(f).sample([p for p in dated if archive(p) == f], 8) for f in fields}
+    liked_ids = {p.id for team in liked.values() for p in team}
+    hours = random.Random(5)
+    today = [
+        replace(p, published=now - timedelta(days=3))
+        if p.id in liked_ids
+        else replace(p, published=now - timedelta(minutes=hours.randrange(60, 20 * 60)))
+        for p in dated
+    ]
+    store = await Store.open(folder / "digests.db")
+    try:
+        index = SearchIndex.open(folder / "digests.index")
+        await ingest_papers(store, index, today, now=now)
+        vectors = VectorIndex.open(None, embedder)
+        await vectors.catch_up(store)
+        bot = Paperboy(store, index, clock=lambda: now, vectors=vectors)
+        by_id = {p.id: p for p in today}
+        precision = []
+        for field_name in fields:
+            channel = ChannelRef("bench", f"team-{field_name}", "general")
+            for n, paper in enumerate(liked[field_name]):
+                await bot.handle(Command(channel, f"U{n}", f"/papers vote {paper.id}"))
+            digest = await next_daily_digest(store, channel, now, vectors)
+            top = digest.paper_ids[:5]
+            precision.append(sum(archive(by_id[pid]) == field_name for pid in top) / 5)
+    finally:
+        await store.close()
+    print(f"  Through the daily digest, one team per archive, {len(dated) - len(liked_ids)} new")
+    print("  papers a day (the tuned six, then the six others):")
+    print("    " + " ".join(f"{f[:7]:>7}" for f in (*fields, "mean")))
+    line = " ".join(f"{v:>7.2f}" for v in precision)
+    print(f"    {line} {statistics.mean(precision):>7.2f}")
+
+
 def refit_cost(papers: list[Paper], vectors: VectorIndex) -> None:
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
     for liked_count, pool in ((100, 500), (500, 2000)):
@@ -522,6 +567,7 @@ async def main_async(args: argparse.Namespace) -> None:
             if not args.search_only:
                 await similar_quality(bot, papers, vectors)
                 picks_quality(papers, vectors)
+                await picks_through_digests(papers, embedder, Path(tmp))
                 refit_cost(papers, vectors)
         finally:
             await store.close()
