@@ -9,6 +9,9 @@ Papers and queries both pass through :func:`normalize`, so they meet on the same
   stemmer leaves alone because the stem has no vowel.
 - Hyphenated compounds are also written joined (``pre-training`` → ``pretraining``), so both
   spellings meet; the tokenizer already splits the hyphenated form into ``pre`` ``training``.
+- British and American spellings (``colour``/``color``, ``optimisation``/``optimization``) meet
+  in queries: :func:`other_spellings` gives a typed word's other spelling, searched beside it.
+  (The English stemmer already joins ``modelling``/``modeling`` and ``ageing``/``aging``.)
 
 The result remembers where each edit came from, so offsets found in the normalised text (snippet
 highlights) map back onto the original text that people see.
@@ -17,6 +20,7 @@ highlights) map back onto the original text that people see.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -176,3 +180,59 @@ def _compounds(text: str) -> list[tuple[int, int, str]]:
             compound = match.group()
             found.append((match.start(), match.end(), compound.replace("-", "")))
     return found
+
+
+# -- British and American spellings ---------------------------------------------------------
+
+# Suffixes spelled -ise / -ize (and -yse / -yze) in British English and -ize (-yze) in American.
+# The stem must be 3 letters or more, so "rise", "noise", "size" are left alone; a nonsense
+# spelling that slips through ("promize") matches no paper and costs one dictionary look-up.
+_ISE = re.compile(r"^(\w{3,})i([sz])(e|es|ed|ing|ation|ations|ational|er|ers)$")
+_YSE = re.compile(r"^(\w{2,})y([sz])(e|es|ed|ing|er|ers)$")
+_OGUE = re.compile(r"^(\w{2,}(?:log|gog))(ue)?(s)?$")
+# Stems whose -our is -or in American English (an open rule would turn "four" into "for").
+_OUR_STEMS = str.split("""arb ard arm behavi cand clam col endeav fav ferv flav harb hon hum lab
+    neighb od parl rig rum sav savi splend tum vap vig""")
+_OUR = re.compile(
+    rf"^({'|'.join(_OUR_STEMS)})(ou?)r(s|ed|ing|ful|ite|ites|hood|hoods|less|able|ably|al|ally)?$"
+)
+# Whole words and word beginnings (British first) that no rule above covers.
+_WORDS = dict(
+    pair.split("/")
+    for pair in str.split("""centre/center centres/centers centred/centered fibre/fiber
+    fibres/fibers litre/liter litres/liters metre/meter metres/meters theatre/theater
+    spectre/specter calibre/caliber defence/defense licence/license offence/offense grey/gray
+    aluminium/aluminum programme/program programmes/programs judgement/judgment
+    artefact/artifact artefacts/artifacts mould/mold moulds/molds plough/plow tyre/tire
+    tyres/tires manoeuvre/maneuver manoeuvres/maneuvers aether/ether aeon/eon aeons/eons
+    caesium/cesium diarrhoea/diarrhea""")
+)
+_PREFIXES = dict(
+    pair.split("/")
+    for pair in str.split("""sulph/sulf haem/hem anaem/anem aetiol/etiol paed/ped orthopaed/orthoped
+    encyclopaed/encycloped palaeo/paleo oesoph/esoph oestr/estr foet/fet oedem/edem leukaem/leukem
+    ischaem/ischem gynaec/gynec anaesth/anesth sceptic/skeptic""")
+)
+_AMERICAN_WORDS = {american: british for british, american in _WORDS.items()}
+_AMERICAN_PREFIXES = {american: british for british, american in _PREFIXES.items()}
+
+
+@functools.lru_cache(maxsize=8192)  # a query's words are looked up once per clause it compiles to
+def other_spellings(word: str) -> tuple[str, ...]:
+    """The word spelled the other way, British or American: ``colour`` → ``color``,
+    ``optimization`` → ``optimisation``, ``haemoglobin`` → ``hemoglobin``; none for most words."""
+    word = word.lower()
+    found = [_WORDS.get(word) or _AMERICAN_WORDS.get(word) or ""]
+    if match := _ISE.match(word) or _YSE.match(word):
+        stem, letter, suffix = match.groups()
+        vowel = "y" if match.re is _YSE else "i"
+        found.append(f"{stem}{vowel}{'z' if letter == 's' else 's'}{suffix}")
+    if match := _OUR.match(word):
+        stem, vowels, suffix = match.groups()
+        found.append(f"{stem}{'o' if vowels == 'ou' else 'ou'}r{suffix or ''}")
+    if match := _OGUE.match(word):
+        stem, ue, plural = match.groups()
+        found.append(f"{stem}{'' if ue else 'ue'}{plural or ''}")
+    for prefixes in (_PREFIXES, _AMERICAN_PREFIXES):
+        found += [other + word[len(p) :] for p, other in prefixes.items() if word.startswith(p)]
+    return tuple(spelling for spelling in dict.fromkeys(found) if spelling and spelling != word)

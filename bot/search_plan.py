@@ -21,7 +21,7 @@ from typing import Literal
 
 import tantivy
 
-from bot.analysis import joined_compounds, normalize_query
+from bot.analysis import joined_compounds, normalize_query, other_spellings
 from bot.query import EXAMPLES, Author, Category, Clause, ParsedQuery, Phrase, QueryError, Word
 from bot.search_schema import STOP_WORDS, Analyzers
 
@@ -401,7 +401,7 @@ class Compiler:
             for clause in group:
                 assert isinstance(clause, Word)
                 split, joined = self._word_tokens(clause.text)
-                if require_single_tokens and (len(split) > 1 or joined):
+                if require_single_tokens and len(split) > 1:  # a compound needs its phrase
                     return None
                 tokens.update(dict.fromkeys([*split, *joined]))
         return list(tokens) or None
@@ -529,10 +529,13 @@ class Compiler:
         return [*([phrase] if phrase else []), *(self._term(field, t) for t in joined)]
 
     def _word_tokens(self, text: str) -> tuple[list[str], list[str]]:
-        """A word's tokens as written, and the joined form of any hyphenated compound in it."""
+        """A word's tokens as written, and the other forms a paper may write it in, each one
+        token: the joined form of a hyphenated compound ("pretraining"), or the word's other
+        spelling, British or American ("color" for "colour")."""
         analyze = self._analyzers.text.analyze
         split = analyze(normalize_query(text))
-        joined = [t for c in joined_compounds(text) for t in analyze(c) if t not in split]
+        others = joined_compounds(text) or (other_spellings(text) if len(split) == 1 else ())
+        joined = [t for c in others for t in analyze(c) if t not in split]
         return split, joined
 
     def _phrase_tokens(self, phrase: Phrase) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.analysis import joined_compounds, normalize, normalize_query
+from bot.analysis import joined_compounds, normalize, normalize_query, other_spellings
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,27 @@ def test_what_normalisation_changes(text: str, expected: str) -> None:
 def test_queries_also_drop_the_plural_of_acronyms_typed_in_lowercase() -> None:
     assert normalize_query("llms cnns gpus bus gas") == "llm cnn gpus bus gas"
     assert normalize_query("pre-training") == "pre-training"  # joined forms are asked for apart
+
+
+@pytest.mark.parametrize(
+    ("word", "other"),
+    [
+        ("colour", "color"), ("behavioural", "behavioral"), ("humor", "humour"),
+        ("optimisation", "optimization"), ("tokenizing", "tokenising"), ("analyse", "analyze"),
+        ("catalogue", "catalog"), ("analogs", "analogues"), ("centre", "center"),
+        ("haemoglobin", "hemoglobin"), ("Sulfur", "sulphur"), ("aluminium", "aluminum"),
+    ],
+)  # fmt: skip
+def test_british_and_american_spellings(word: str, other: str) -> None:
+    assert other_spellings(word) == (other,)
+    assert other_spellings(other) == (word.lower(),)
+
+
+@pytest.mark.parametrize(
+    "word", ["four", "hour", "your", "contour", "noise", "size", "rise", "log", "model", "for"]
+)
+def test_words_spelled_alike_in_both_have_no_other_spelling(word: str) -> None:
+    assert other_spellings(word) == ()
 
 
 def test_inline_compounds_map_back_to_the_compound() -> None:

@@ -565,6 +565,55 @@ def test_spellings_meet(spelled: SearchIndex, query: str, expected: set[str]) ->
     assert set(ids(spelled, query)) == expected
 
 
+BRITISH = paper(
+    "0704.0002",
+    "Colour constancy by optimisation of neighbourhood statistics",
+    "We estimate the colour of the illuminant by optimising statistics of each pixel's "
+    "neighbourhood, and analyse the behaviour of the estimate at the centre of the image.",
+    ("C. Briton",),
+    "2007-04-02",
+    "cs.CV",
+)
+AMERICAN = paper(
+    "2401.00003",
+    "Color constancy with learned optimization",
+    "A network trained on a catalog of scenes predicts the color of the light source; we "
+    "analyze its behavior near the center of the image and in each pixel's neighborhood.",
+    ("D. Yankee",),
+    "2024-01-03",
+    "cs.CV",
+)
+
+
+@pytest.fixture
+def two_englishes() -> SearchIndex:
+    index = SearchIndex.open(None)
+    index.add_or_replace([*PAPERS, BRITISH, AMERICAN])
+    return index
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["colour constancy", "color constancy", "optimisation", "optimization", "analyze behaviour",
+     "neighborhood centre", "colours"],
+)  # fmt: skip
+def test_british_and_american_spellings_find_each_other(
+    two_englishes: SearchIndex, query: str
+) -> None:
+    page = two_englishes.search(parse_query(query))
+    assert page.all_terms_matched
+    assert {hit.paper_id for hit in page.hits} == {BRITISH.id, AMERICAN.id}
+
+
+def test_the_other_spelling_is_excluded_and_marked_too(two_englishes: SearchIndex) -> None:
+    assert ids(two_englishes, "constancy -colour") == []
+    assert ids(two_englishes, '"colour constancy"') == [BRITISH.id]  # a phrase is as typed
+    hit = two_englishes.search(parse_query("colour")).hits
+    american = next(h for h in hit if h.paper_id == AMERICAN.id)
+    assert american.snippet is not None and "[color]" in american.snippet.marked("[", "]")
+    assert set(match_topics([BRITISH, AMERICAN], ["colour"])["colour"]) == {BRITISH.id, AMERICAN.id}
+
+
 def test_snippet_marks_the_words_as_written_around_tex(spelled: SearchIndex) -> None:
     hit = spelled.search(parse_query("pretraining robust schrodinger llm")).hits[0]
     assert hit.paper_id == TEX.id and hit.snippet is not None
