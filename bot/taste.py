@@ -33,9 +33,10 @@ MAX_LIKED = 500
 SVM_C = 0.1
 # Added to a candidate's z-score at full strength when every upvoted paper shares its primary
 # arXiv category. Words alone mix up neighbouring fields (hep-th and gr-qc, stat.ML and cs.LG):
-# precision@5 in the paper's own field, teams of 8 upvotes, 0.52 -> 0.88 over eight archives and
-# 0.66 -> 1.00 over cs.CV / cs.LG / stat.ML; teams upvoting one topic across fields lost
-# 0.015 (0.662 -> 0.647). Squaring the team's share keeps a spread-out team's prior small.
+# precision@5 in a team's own field (8 upvotes, bench/relevance.py) 0.86 -> 1.00 on the six
+# archives tuned on, 0.37 -> 0.88 on six others, 0.67 -> 1.00 over cs.CV / cs.LG / stat.ML;
+# teams upvoting one topic across fields 0.65 -> 0.63. Squaring the team's share keeps a
+# spread-out team's prior small.
 FIELD_PRIOR = 3.0
 _CACHE_SIZE = 64
 
@@ -99,8 +100,9 @@ def _fit(
 def field_prior(liked: Sequence[Paper], pool: Sequence[Paper]) -> Floats:
     """For each candidate, how many upvoted papers share its field: the mean of the shares with
     its primary category and with that category's archive (``hep-th``; ``cs`` for ``cs.LG``),
-    squared, in [0, 1]. A candidate without categories (Hugging Face lists none) gets the pool's
-    mean, so it is neither lifted nor held back."""
+    squared, in [0, 1]. Upvoted papers without categories (Hugging Face lists none) count
+    against every field; a candidate without them gets the pool's mean, so it is neither lifted
+    nor held back."""
     filed = [p.primary_category for p in liked if p.primary_category]
     if not filed:
         return np.zeros(len(pool))
@@ -109,7 +111,7 @@ def field_prior(liked: Sequence[Paper], pool: Sequence[Paper]) -> Floats:
     def share(code: str | None) -> float:
         if code is None:
             return np.nan
-        return ((categories[code] + archives[archive_of(code)]) / (2 * len(filed))) ** 2
+        return ((categories[code] + archives[archive_of(code)]) / (2 * len(liked))) ** 2
 
     shares = np.array([share(p.primary_category) for p in pool])
     known = shares[~np.isnan(shares)]

@@ -429,7 +429,10 @@ def test_papers_without_categories_keep_their_place_in_a_fields_picks() -> None:
         dataclasses.replace(_filed("t", "a", 12, "hep-th", NOW), categories=()),
     ]
     assert field_prior(team, pool).tolist() == [1.0, 0.0, 0.5]
-    assert not field_prior([dataclasses.replace(p, categories=()) for p in team], pool).any()
+    unfiled = [dataclasses.replace(p, categories=()) for p in team]
+    assert not field_prior(unfiled, pool).any()
+    # Half the upvotes from Hugging Face: the field counts half as much (squared: a quarter).
+    assert field_prior([*team[:2], *unfiled[2:]], pool).tolist() == [0.25, 0.0, 0.125]
 
 
 async def test_trending_alone_until_a_team_has_three_upvotes(semantic: Paperboy) -> None:
