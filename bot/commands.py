@@ -78,6 +78,10 @@ class UserError(Exception):
     """Something the person can fix; the message is shown to them as it is."""
 
 
+class LookupUnavailable(UserError):
+    """A paper the store lacks could not be looked up: its source did not answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     name: str
@@ -265,7 +269,7 @@ class Paperboy:
             found = await self.lookup.lookup([paper_id])
         except Exception as error:  # a source outage must read as "not now", not as a crash
             log.warning("live lookup of %s failed: %s", paper_id, error)
-            raise UserError(
+            raise LookupUnavailable(
                 f"arXiv did not answer for `{paper_id}` just now. Please try again in a minute."
             ) from None
         paper = next((p for p in found if p.id == paper_id), None)
@@ -414,12 +418,22 @@ class Paperboy:
 
     async def similar(self, channel: ChannelRef, paper_id: str, *, limit: int) -> PaperList:
         """Papers like ``paper_id``: its vector's neighbours fused with its key terms' BM25."""
-        paper = await self.store.get_paper(paper_id) or await self._look_up(paper_id)
+        unreachable = False
+        try:
+            paper = await self.store.get_paper(paper_id) or await self._look_up(paper_id)
+        except LookupUnavailable:
+            paper, unreachable = None, True
         if paper is None:
+            search = typed_command(channel.platform, "search", "<words>")
+            if unreachable:
+                raise UserError(
+                    f"Unknown paper `{shorten(paper_id, 40)}`: I have not seen it, and arXiv did "
+                    f"not answer just now to look it up. Try again in a minute, or search for it "
+                    f"with {search}."
+                )
             raise UserError(
                 f"Unknown paper `{shorten(paper_id, 40)}`: I have not seen it. "
-                "Check the id, or search for it with "
-                f"{typed_command(channel.platform, 'search', '<words>')}."
+                f"Check the id, or search for it with {search}."
             )
         ids, signals, weights = await asyncio.to_thread(self._neighbour_signals, paper, limit)
         candidates = await self.store.get_papers(ids)

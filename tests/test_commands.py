@@ -289,6 +289,10 @@ async def test_a_failing_lookup_is_a_friendly_message(bot: Paperboy) -> None:
     reply = await bot.handle(Command(GENERAL, "alice", "show 2401.00001"))
     assert isinstance(reply, Notice) and reply.kind == "error"
     assert "did not answer" in reply.text
+    # "More like this" for a paper it cannot look up still says first that it does not know it.
+    reply = await bot.handle(Command(GENERAL, "alice", "similar 2401.00001"))
+    assert isinstance(reply, Notice) and reply.kind == "error"
+    assert reply.text.startswith("Unknown paper `2401.00001`: I have not seen it, and arXiv")
 
 
 async def test_an_internal_failure_is_an_apology_not_a_traceback(bot: Paperboy) -> None:
