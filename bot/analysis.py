@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import string
 from dataclasses import dataclass
 from typing import Literal
 
@@ -215,13 +216,14 @@ _PREFIXES = dict(
 )
 _AMERICAN_WORDS = {american: british for british, american in _WORDS.items()}
 _AMERICAN_PREFIXES = {american: british for british, american in _PREFIXES.items()}
+_PUNCTUATION = string.punctuation + "“”‘’"
 
 
 @functools.lru_cache(maxsize=8192)  # a query's words are looked up once per clause it compiles to
 def other_spellings(word: str) -> tuple[str, ...]:
     """The word spelled the other way, British or American: ``colour`` → ``color``,
     ``optimization`` → ``optimisation``, ``haemoglobin`` → ``hemoglobin``; none for most words."""
-    word = word.lower()
+    word = word.lower().strip(_PUNCTUATION)  # "behaviour?" ends a question
     found = [_WORDS.get(word) or _AMERICAN_WORDS.get(word) or ""]
     if match := _ISE.match(word) or _YSE.match(word):
         stem, letter, suffix = match.groups()

@@ -44,6 +44,7 @@ def test_queries_also_drop_the_plural_of_acronyms_typed_in_lowercase() -> None:
 def test_british_and_american_spellings(word: str, other: str) -> None:
     assert other_spellings(word) == (other,)
     assert other_spellings(other) == (word.lower(),)
+    assert other_spellings(f"({word}?") == (other,)
 
 
 @pytest.mark.parametrize(
