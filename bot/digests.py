@@ -30,8 +30,8 @@ DAILY = "daily"
 WEEKLY = "weekly"
 DEFAULT_TOP_N = 5
 WEEK = timedelta(days=7)
-# How much popularity counts next to the team's taste (both as z-scores): taste leads, but a
-# paper everyone is talking about still gets in.
+# How much popularity counts next to the team's taste (both as z-scores): taste leads, and among
+# papers that fit about as well the ones people talk about come first.
 TRENDING_WEIGHT = 0.3
 # The team model scores at most this many of the day's most trending candidates.
 TASTE_POOL = 2000
