@@ -314,7 +314,7 @@ async def similar_quality(bot: Paperboy, papers: list[Paper], vectors: VectorInd
 
 def picks_quality(papers: list[Paper], vectors: VectorIndex) -> None:
     """Precision@5 of a team's model for three kinds of team (8 upvotes each, 500 candidates):
-    one arXiv field (the tuned six, then eight other archives and the cs.CV / cs.LG / stat.ML
+    one arXiv field (the tuned six, then six other archives and the cs.CV / cs.LG / stat.ML
     file by primary category, never tuned on), and one topic across fields."""
     dated = [p for p in papers if not p.id.startswith("cvlg-")]
     titled = [p for p in papers if p.categories]
@@ -378,7 +378,7 @@ def in_archive(paper: Paper, field_name: str) -> bool:
 
 
 def primary_category(paper: Paper, field_name: str) -> bool:
-    return bool(paper.categories) and paper.categories[0] == field_name
+    return paper.primary_category == field_name
 
 
 def title_has(paper: Paper, word: str) -> bool:
