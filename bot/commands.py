@@ -1059,6 +1059,7 @@ async def _club(bot: Paperboy, cmd: Command, args: str) -> Reply:
 
 def _closest_matches_title(terms: Sequence[str]) -> str:
     """The line before the closest matches of a search no paper fully matches."""
+    terms = [term.rstrip("?!.,;:") or term for term in terms]  # "…transformers?" asked
     if len(terms) == 1:
         return f"No paper mentions {terms[0]}; closest matches:"
     return f"No paper has all of: {', '.join(terms)}; closest matches:"

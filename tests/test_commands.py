@@ -64,6 +64,9 @@ async def test_search_missing_one_word_says_so_and_shows_the_closest_matches(ask
     reply = await ask("search attention sinks zyxwvut")
     assert isinstance(reply, PaperList)
     assert reply.title == "No paper has all of: attention, sinks, zyxwvut; closest matches:"
+    reply = await ask("search what about attention sinks in zyxwvut?")  # asked as a question
+    assert isinstance(reply, PaperList)
+    assert reply.title == "No paper has all of: attention, sinks, zyxwvut; closest matches:"
     assert reply.cards[0].paper.title.endswith("with Attention Sinks")
 
 
