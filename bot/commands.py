@@ -424,16 +424,15 @@ class Paperboy:
         except LookupUnavailable:
             paper, unreachable = None, True
         if paper is None:
+            next_step = (
+                ", and arXiv did not answer just now to look it up. Try again in a minute, or"
+                if unreachable
+                else ". Check the id, or"
+            )
             search = typed_command(channel.platform, "search", "<words>")
-            if unreachable:
-                raise UserError(
-                    f"Unknown paper `{shorten(paper_id, 40)}`: I have not seen it, and arXiv did "
-                    f"not answer just now to look it up. Try again in a minute, or search for it "
-                    f"with {search}."
-                )
             raise UserError(
-                f"Unknown paper `{shorten(paper_id, 40)}`: I have not seen it. "
-                f"Check the id, or search for it with {search}."
+                f"Unknown paper `{shorten(paper_id, 40)}`: I have not seen it{next_step} "
+                f"search for it with {search}."
             )
         ids, signals, weights = await asyncio.to_thread(self._neighbour_signals, paper, limit)
         candidates = await self.store.get_papers(ids)

@@ -272,14 +272,14 @@ def rank_neighbours(
     archive only through a cross-list (a boost, not a filter: a much closer paper from another
     field still wins)."""
     fields = paper.archives
-    primary = paper.primary_category
+    own = archive_of(paper.primary_category) if paper.primary_category else None
 
     def prior(paper_id: str) -> float:
         other = candidates.get(paper_id)
         if other is None or not fields & other.archives:
             return 0.0
         theirs = other.primary_category
-        if primary and theirs and archive_of(theirs) == archive_of(primary):
+        if own and theirs and archive_of(theirs) == own:
             return field_prior
         return field_prior * CROSS_LISTED_PRIOR
 
