@@ -164,6 +164,8 @@ def _print_papers(result: PaperList, as_json: bool) -> None:
     if not as_json:
         typer.echo(render(result))
         return
+    for line in result.intro:  # e.g. a typo read as another word: for people, beside the JSON
+        typer.echo(line, err=True)
     rows = [
         {
             "id": card.paper.id,

@@ -46,6 +46,7 @@ from bot.search_plan import common_words_as_phrase
 from bot.spelling import CHANNEL_CHANGES, WORKSPACE_SETTINGS, CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
+from bot.typos import Reading
 from bot.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,7 @@ class Paperboy:
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
         query = common_words_as_phrase(parse_query(text))
         with metrics.timed(metrics.SEARCH_SECONDS):
+            query, readings = await self.read_typos(query)
             if self.vectors is None:
                 page = await self._search_index(query, limit)
                 found = await self.store.papers_with_votes(channel, _ids(page))
@@ -372,7 +374,15 @@ class Paperboy:
             total=page.total,
             empty_text=f"No papers match {query}. Try fewer or broader words.",
             more_hint=more,
+            intro=_read_as_lines(readings),
         )
+
+    async def read_typos(self, query: ParsedQuery) -> tuple[ParsedQuery, tuple[Reading, ...]]:
+        """``query`` with mistyped words read as the words papers use (:mod:`bot.typos`); the
+        check is a few word frequencies, so only a query with a candidate leaves the loop."""
+        if not self.index.may_have_typos(query):
+            return query, ()
+        return await asyncio.to_thread(self.index.read_typos, query)
 
     async def _search_index(self, query: ParsedQuery, limit: int) -> SearchPage:
         """A quick search with nothing else to answer runs right here: the trip to a worker
@@ -516,9 +526,7 @@ async def _search(bot: Paperboy, cmd: Command, args: str) -> Reply:
     share = SHARE_FLAG in args.split()
     text = " ".join(word for word in args.split() if word != SHARE_FLAG)
     result = await bot.search(cmd.channel, text, limit=SEARCH_PAGE_SIZE)
-    return PaperList(
-        result.title, result.cards, result.total, result.empty_text, result.more_hint, public=share
-    )
+    return replace(result, public=share)
 
 
 @command("show", "show <id or link>", "Show one paper in full.")
@@ -580,11 +588,28 @@ async def _subscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
     )
     if not created:
         return Notice(f"This channel already follows `{subscription.query}`.")
+    meant, readings = await bot.read_typos(query)
     return Notice(
         f"Subscribed this channel to `{subscription.query}` ({query.describe()}). "
         "New matching papers will show up in the daily picks.",
         kind="success",
         public=True,
+        lines=_meant_lines(cmd.channel.platform, readings, query, meant),
+    )
+
+
+def _meant_lines(
+    platform: str, readings: Sequence[Reading], typed: ParsedQuery, meant: ParsedQuery
+) -> tuple[str, ...]:
+    """A topic is followed as typed (a future paper may use the word), but a word no paper has
+    that reads as a typo gets a hint with the commands that follow what was probably meant."""
+    if not readings:
+        return ()
+    words = " and ".join(f"“{r.typed}” (did you mean “{r.read_as}”?)" for r in readings)
+    unsubscribe = typed_command(platform, "unsubscribe", str(typed))
+    subscribe = typed_command(platform, "subscribe", str(meant))
+    return (
+        f"No paper so far has {words}. To follow that instead: {unsubscribe}, then {subscribe}",
     )
 
 
@@ -1054,6 +1079,22 @@ async def _club(bot: Paperboy, cmd: Command, args: str) -> Reply:
     papers = await bot.store.get_papers([claim.paper_id for claim in claims])
     lines = tuple(club.agenda_line(c, papers.get(c.paper_id), today) for c in claims)
     return Notice(f"Journal club here ({len(claims)} planned):", lines=lines)
+
+
+def _read_as_lines(readings: Sequence[Reading]) -> tuple[str, ...]:
+    """The line saying which typed words were read as others, and how to search them as typed."""
+    if not readings:
+        return ()
+    read = " and ".join(f"“{r.typed}” as “{r.read_as}”" for r in readings)
+    typed = readings[0].typed
+    if len(readings) == 1:
+        return (
+            f'Read {read}: no paper has “{typed}”. To search it as typed, quote it: `"{typed}"`.',
+        )
+    return (
+        f"Read {read}: no paper has the words as typed. "
+        f'To search a word as typed, quote it: `"{typed}"`.',
+    )
 
 
 def _closest_matches_title(terms: Sequence[str]) -> str:

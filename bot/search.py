@@ -39,6 +39,7 @@ from bot.search_schema import (
     document_of,
     register_analyzers,
 )
+from bot.typos import Reading, Vocabulary, maybe_mistyped, plain_words, read_typos
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ CATCH_UP_PAGE = 50_000
 WRITER_HEAP = 512_000_000
 WRITER_THREADS = 2
 LOCK_TIMEOUT = 5.0
+# Papers with a word's stem read to see whether one writes the word itself (bot/typos.py).
+WRITTEN_SAMPLE = 20
 # How stale a reader may be about commits made by other processes.
 RELOAD_INTERVAL = 1.0
 
@@ -369,6 +372,19 @@ class SearchIndex:
             weights.append(math.log((total + 1) / (frequency + 1)))
         return weights
 
+    def read_typos(self, query: ParsedQuery) -> tuple[ParsedQuery, tuple[Reading, ...]]:
+        """``query`` with each mistyped word read as the word papers use (:mod:`bot.typos`)."""
+        return read_typos(query, self.vocabulary())
+
+    def may_have_typos(self, query: ParsedQuery) -> bool:
+        """Whether :meth:`read_typos` has a word to look at (cheap: word frequencies only)."""
+        vocabulary = self.vocabulary()
+        return any(maybe_mistyped(w, vocabulary, capital_ok=True) for w in plain_words(query))
+
+    def vocabulary(self) -> Vocabulary:
+        """How many papers have a word, as of now."""
+        return _Vocabulary(self._searcher(), self._schema, self._compiler, self._analyzers.text)
+
     def engine_query(self, query: ParsedQuery) -> tantivy.Query:
         """The Tantivy query search runs first for ``query`` (for benchmarks and debugging)."""
         return self._compiler.plan(query).strict.query
@@ -408,6 +424,39 @@ class SearchIndex:
             return _highlight(snippet, analyzed, source)
 
         return highlight
+
+
+@dataclass(frozen=True, slots=True)
+class _Vocabulary:
+    """Word frequencies in free text, for reading typos (:class:`bot.typos.Vocabulary`)."""
+
+    searcher: tantivy.Searcher
+    schema: tantivy.Schema
+    compiler: Compiler
+    analyzer: tantivy.TextAnalyzer
+
+    def papers_with(self, word: str) -> int:
+        split, others = self.compiler.word_tokens(word)
+        return self._most(split + others if len(split) == 1 else others)
+
+    def papers_with_stem(self, word: str) -> int:
+        tokens = self.analyzer.analyze(word)
+        return self._most(tokens) if len(tokens) == 1 else 0
+
+    def written(self, word: str) -> bool:
+        tokens = self.analyzer.analyze(word)
+        if len(tokens) != 1:
+            return False
+        query = tantivy.Query.term_query(self.schema, "text", tokens[0])
+        as_written = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
+        for _, address in self.searcher.search(query, limit=WRITTEN_SAMPLE, count=False).hits:
+            stored = self.searcher.doc(address).get_first("abstract")
+            if stored and as_written.search(bytes(stored).decode()):
+                return True
+        return False
+
+    def _most(self, tokens: list[str]) -> int:
+        return max((self.searcher.doc_freq("text", token) for token in tokens), default=0)
 
 
 def _open_index(path: Path | None) -> tantivy.Index:

@@ -290,7 +290,7 @@ class Compiler:
         compounds = []
         for n, group in enumerate(groups):
             if len(group) == 1 and isinstance(group[0], Word):
-                split, forms = self._word_tokens(group[0].text)
+                split, forms = self.word_tokens(group[0].text)
                 if len(split) > 1 and len(forms) == 1:
                     compounds.append((n, forms[0]))
         if len(compounds) != 1:
@@ -400,7 +400,7 @@ class Compiler:
         for group in groups:
             for clause in group:
                 assert isinstance(clause, Word)
-                split, joined = self._word_tokens(clause.text)
+                split, joined = self.word_tokens(clause.text)
                 if require_single_tokens and len(split) > 1:  # a compound needs its phrase
                     return None
                 tokens.update(dict.fromkeys([*split, *joined]))
@@ -441,7 +441,7 @@ class Compiler:
         guard: list[tuple[tuple[Clause, ...], tantivy.Query]] = []
         for group in groups:
             if len(group) == 1 and isinstance(group[0], Word):
-                split, joined = self._word_tokens(group[0].text)
+                split, joined = self.word_tokens(group[0].text)
                 if len(split) == 1 and not joined:
                     zero = tantivy.Query.boost_query(self._term("text", split[0]), 0.0)
                     guard.append((group, zero))
@@ -479,7 +479,7 @@ class Compiler:
         found: list[tuple[str, tuple[str, ...]]] = []
         for clause in group:
             if isinstance(clause, Word):
-                split, joined = self._word_tokens(clause.text)
+                split, joined = self.word_tokens(clause.text)
                 found += [("text", tuple(split))] if split else []
                 found += [("text", (token,)) for token in joined]
             elif isinstance(clause, Phrase):
@@ -522,13 +522,13 @@ class Compiler:
         self, field: str, text: str, guard: Sequence[tantivy.Query] = ()
     ) -> list[tantivy.Query]:
         """Each way a paper may hold the word: as written, and joined if it is a compound."""
-        split, joined = self._word_tokens(text)
+        split, joined = self.word_tokens(text)
         phrase = self._tokens(field, split)
         if joined and len(split) > 1 and phrase is not None:
             phrase = tantivy.Query.boost_query(_guarded(phrase, guard) or phrase, 0.0)
         return [*([phrase] if phrase else []), *(self._term(field, t) for t in joined)]
 
-    def _word_tokens(self, text: str) -> tuple[list[str], list[str]]:
+    def word_tokens(self, text: str) -> tuple[list[str], list[str]]:
         """A word's tokens as written, and the other forms a paper may write it in, each one
         token: the joined form of a hyphenated compound ("pretraining"), or the word's other
         spelling, British or American ("color" for "colour")."""

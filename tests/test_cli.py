@@ -69,6 +69,16 @@ def test_search_json_gives_ids_titles_and_scores(tmp_path: Path) -> None:
     assert all(row["id"].startswith("sample-") for row in rows)
 
 
+def test_search_json_reads_a_typo_and_says_so_beside_the_json(tmp_path: Path) -> None:
+    paperboy("ingest", "sample", env_dir=tmp_path)
+    typed = paperboy("search", "mixtrue", "of", "experts", "--json", env_dir=tmp_path)
+    right = paperboy("search", "mixture", "of", "experts", "--json", env_dir=tmp_path)
+    assert typed.returncode == 0, typed.stderr
+    assert json.loads(typed.stdout) == json.loads(right.stdout)
+    assert "Read “mixtrue” as “mixture”" in typed.stderr
+    assert "Read" not in right.stderr
+
+
 def test_a_bad_query_from_the_shell_is_one_clear_line(tmp_path: Path) -> None:
     result = paperboy("search", "since:yesterday", env_dir=tmp_path)
     assert result.returncode == 1

@@ -197,6 +197,73 @@ async def test_a_word_no_paper_has_says_so_before_papers_close_in_meaning(
     assert missing.cards and missing.more_hint is None  # no count of matches that are none
 
 
+async def test_a_mistyped_word_is_read_as_the_word_papers_use(semantic: Paperboy) -> None:
+    typed = await semantic.search(TEAM, "streaming langauge models with atention sinks", limit=3)
+    right = await semantic.search(TEAM, "streaming language models with attention sinks", limit=3)
+    assert titles(typed) == titles(right)
+    assert titles(typed)[0] == "Efficient Streaming Language Models with Attention Sinks"
+    assert (
+        typed.title == right.title == "Results for streaming language models with attention sinks"
+    )
+    assert typed.intro == (
+        "Read “langauge” as “language” and “atention” as “attention”: no paper has the words as "
+        'typed. To search a word as typed, quote it: `"langauge"`.',
+    )
+    assert right.intro == ()
+
+
+async def test_a_typo_in_a_question_finds_the_paper_the_question_finds(semantic: Paperboy) -> None:
+    question = "keeping a chatbot consistent after its model is upgraded"
+    typed = await semantic.search(TEAM, question.replace("consistent", "consistnet"), limit=3)
+    assert titles(typed) == titles(await semantic.search(TEAM, question, limit=3))
+    assert typed.intro and typed.intro[0].startswith("Read “consistnet” as “consistent”: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nebulae",  # an English word no paper here has
+        "agility of robots",  # English, one letter from "ability", which papers here have
+        "retrieval Reiner",  # a name (capitalised after the first word) one from "Refiner"
+        "Reiner",  # a capitalised word alone is a name too
+        "ResNeXt backbones",  # capitals inside a word
+        '"atention" sinks',  # quoted: searched as typed
+    ],
+)
+async def test_words_that_are_no_typos_are_searched_as_typed(semantic: Paperboy, text: str) -> None:
+    result = await semantic.search(TEAM, text, limit=3)
+    assert result.intro == ()
+    said = result.title if result.cards else result.empty_text
+    assert all(word.strip('"-') in said for word in text.split() if len(word) > 4)
+
+
+async def test_a_mistyped_word_left_out_is_read_too(semantic: Paperboy) -> None:
+    typed = await semantic.search(TEAM, "sinks -atention", limit=10)
+    right = await semantic.search(TEAM, "sinks -attention", limit=10)
+    assert titles(typed) == titles(right)
+    assert not any("Attention" in title for title in titles(typed))
+    assert typed.intro and typed.intro[0].startswith("Read “atention” as “attention”")
+
+
+async def test_a_topic_is_followed_as_typed_with_a_hint_for_a_typo(semantic: Paperboy) -> None:
+    said = await ask(semantic, "subscribe atention sinks")
+    assert "Subscribed this channel to `atention sinks`" in said
+    assert (
+        "No paper so far has “atention” (did you mean “attention”?). To follow that instead: "
+        "`/papers unsubscribe atention sinks`, then `/papers subscribe attention sinks`" in said
+    )
+    assert [s.query for s in await semantic.store.subscriptions(TEAM)] == ["atention sinks"]
+    assert "did you mean" not in await ask(semantic, "subscribe attention sinks")
+
+
+async def test_the_reading_shows_in_chat_above_the_papers(semantic: Paperboy) -> None:
+    shown = await ask(semantic, "search Pyramid Vision Tranformer")
+    lines = shown.splitlines()
+    assert lines[0] == "Results for Pyramid Vision Transformer"
+    assert lines[2].startswith("Read “Tranformer” as “Transformer”: no paper has “Tranformer”.")
+    assert "Pyramid Vision Transformer: A Versatile Backbone" in lines[4]
+
+
 async def test_fused_results_show_the_matched_words(semantic: Paperboy) -> None:
     result = await semantic.search(TEAM, "sentence embeddings", limit=5)
     first = result.cards[0].excerpt

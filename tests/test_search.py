@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from collections.abc import AsyncIterator
@@ -831,3 +832,49 @@ def test_many_matches_are_estimated_not_counted(monkeypatch: pytest.MonkeyPatch)
     assert compound.total / 2 <= estimated.total <= compound.total * 2
     few = index.search(parse_query("zzqxv OR qqzzx"), limit=5)
     assert (few.total_is, few.total) == ("exact", 0)
+
+
+# -- typos ------------------------------------------------------------------------------------
+
+BINARIES = paper(
+    "0704.0003",
+    "Binary neutron star mergers",
+    "Mergers of binary neutron stars emit gravitational waves.",
+    ("A. Astronomer",),
+    "2007-04-03",
+    "astro-ph.HE",
+)
+
+
+@pytest.fixture(scope="module")
+def with_binaries() -> SearchIndex:
+    index = SearchIndex.open(None)
+    index.add_or_replace([*PAPERS, BINARIES])
+    return index
+
+
+def readings(index: SearchIndex, text: str) -> list[tuple[str, str]]:
+    return [(r.typed, r.read_as) for r in index.read_typos(parse_query(text))[1]]
+
+
+def test_a_typo_is_read_as_the_word_papers_write(with_binaries: SearchIndex) -> None:
+    # "segmention" has the same stem, as many papers, and is no word: the English one wins.
+    assert readings(with_binaries, "semantic segmentaion") == [("segmentaion", "segmentation")]
+    assert readings(with_binaries, "neutron stra mergerss") == [("mergerss", "mergers")]
+    # The papers have the stem "binar" ("binary"), but none writes "binariity", the only
+    # string one edit from "binarity" with it: a real word the papers lack is left alone.
+    assert readings(with_binaries, "binarity") == []
+
+
+_INDEXED_WORDS = sorted(
+    {w for p in [*PAPERS, BINARIES] for w in re.findall(r"[A-Za-z]+", f"{p.title} {p.abstract}")}
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_INDEXED_WORDS), min_size=1, max_size=4))
+def test_words_papers_have_are_never_read_as_others(
+    with_binaries: SearchIndex, words: list[str]
+) -> None:
+    query = parse_query(" ".join(words))
+    assert with_binaries.read_typos(query) == (query, ())

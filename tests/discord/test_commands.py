@@ -152,6 +152,18 @@ async def test_search_answers_privately_with_cards_and_vote_buttons(gateway: Gat
     assert data["allowed_mentions"] == {"parse": []}
 
 
+async def test_search_reads_a_typo_and_says_so(gateway: Gateway) -> None:
+    asked = gateway.command("papers", "search", {"query": "atention sinks"})
+    data = callback(await gateway.api.answers(asked))["data"]
+
+    assert data["content"].startswith(
+        "**Results for attention sinks**\nRead “atention” as “attention”"
+    )
+    assert (
+        data["embeds"][0]["title"] == "1. Efficient Streaming Language Models with Attention Sinks"
+    )
+
+
 async def test_search_with_share_posts_for_the_channel(gateway: Gateway) -> None:
     asked = gateway.command("papers", "search", {"query": "retrieval", "share": True})
     data = callback(await gateway.api.answers(asked))["data"]

@@ -158,6 +158,14 @@ async def test_search_finds_unicode_titles(slack: Workspace) -> None:
     assert "Ragnarök" in everything((await slack.command("search Ragnarök")).json())
 
 
+async def test_a_typo_is_read_and_the_reply_says_so(slack: Workspace) -> None:
+    body = (await slack.command("search atention sinks")).json()
+    seen = everything(body)
+    assert "Read “atention” as “attention”: no paper has “atention”." in seen
+    assert "Results for attention sinks" in seen and "Attention Sinks" in seen
+    assert block_kit_problems(body["blocks"], body["text"]) == []
+
+
 async def test_a_slow_answer_acks_at_once_then_uses_response_url(
     store: Store, index: SearchIndex, make_slack_app: Callable[..., SlackApp], serve: Serve
 ) -> None:
