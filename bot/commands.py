@@ -366,15 +366,19 @@ class Paperboy:
                 '`"a phrase"`, `cat:` or `since:`.'
             )
         title = f"Results for {query}"
+        read_as = _read_as_lines(readings)
         if not page.all_terms_matched and cards:
             title = _closest_matches_title(page.terms)
         return PaperList(
             title,
             cards,
             total=page.total,
-            empty_text=f"No papers match {query}. Try fewer or broader words.",
+            # With no paper to show, the reading goes in the one line shown instead.
+            empty_text=" ".join(
+                [*read_as, f"No papers match {query}. Try fewer or broader words."]
+            ),
             more_hint=more,
-            intro=_read_as_lines(readings),
+            intro=read_as if cards else (),
         )
 
     async def read_typos(self, query: ParsedQuery) -> tuple[ParsedQuery, tuple[Reading, ...]]:

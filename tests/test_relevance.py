@@ -256,6 +256,16 @@ async def test_a_topic_is_followed_as_typed_with_a_hint_for_a_typo(semantic: Pap
     assert "did you mean" not in await ask(semantic, "subscribe attention sinks")
 
 
+async def test_a_reading_that_finds_nothing_still_says_what_was_searched(
+    semantic: Paperboy,
+) -> None:
+    shown = await ask(semantic, 'search "attention sinks" atention -sinks')
+    assert shown.startswith("Read “atention” as “attention”: no paper has “atention”.")
+    assert shown.endswith(
+        'No papers match "attention sinks" attention -sinks. Try fewer or broader words.'
+    )
+
+
 async def test_the_reading_shows_in_chat_above_the_papers(semantic: Paperboy) -> None:
     shown = await ask(semantic, "search Pyramid Vision Tranformer")
     lines = shown.splitlines()
