@@ -219,11 +219,16 @@ _AMERICAN_PREFIXES = {american: british for british, american in _PREFIXES.items
 _PUNCTUATION = string.punctuation + "“”‘’"
 
 
+def bare_word(word: str) -> str:
+    """A typed word without the punctuation around it: "behaviour?" ends a question."""
+    return word.strip(_PUNCTUATION)
+
+
 @functools.lru_cache(maxsize=8192)  # a query's words are looked up once per clause it compiles to
 def other_spellings(word: str) -> tuple[str, ...]:
     """The word spelled the other way, British or American: ``colour`` → ``color``,
     ``optimization`` → ``optimisation``, ``haemoglobin`` → ``hemoglobin``; none for most words."""
-    word = word.lower().strip(_PUNCTUATION)  # "behaviour?" ends a question
+    word = bare_word(word).lower()
     found = [_WORDS.get(word) or _AMERICAN_WORDS.get(word) or ""]
     if match := _ISE.match(word) or _YSE.match(word):
         stem, letter, suffix = match.groups()

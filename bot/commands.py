@@ -1091,13 +1091,10 @@ def _read_as_lines(readings: Sequence[Reading]) -> tuple[str, ...]:
         return ()
     read = " and ".join(f"“{r.typed}” as “{r.read_as}”" for r in readings)
     typed = readings[0].typed
-    if len(readings) == 1:
-        return (
-            f'Read {read}: no paper has “{typed}”. To search it as typed, quote it: `"{typed}"`.',
-        )
+    one = len(readings) == 1
+    missing, which = (f"“{typed}”", "it") if one else ("the words as typed", "a word")
     return (
-        f"Read {read}: no paper has the words as typed. "
-        f'To search a word as typed, quote it: `"{typed}"`.',
+        f'Read {read}: no paper has {missing}. To search {which} as typed, quote it: `"{typed}"`.',
     )
 
 

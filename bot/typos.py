@@ -20,6 +20,7 @@ from typing import Protocol
 
 from spellchecker import SpellChecker
 
+from bot.analysis import bare_word
 from bot.query import Clause, ParsedQuery, Word
 from bot.search_schema import STOP_WORDS
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 MIN_LENGTH = 5
 # Candidates that are no English word are checked against what papers write, best first.
 CHECKED_CANDIDATES = 5
-_AROUND = "?!.,;:\"'()[]"
 
 
 class Vocabulary(Protocol):
@@ -70,7 +70,7 @@ def read_typos(
         read_as = correction(clause.text, vocabulary, capital_ok=capital_ok)
         if read_as is None:
             return clause
-        readings.append(Reading(clause.text.strip(_AROUND), read_as))
+        readings.append(Reading(bare_word(clause.text), read_as))
         return Word(read_as)
 
     titled = _title_case(query)
@@ -93,7 +93,7 @@ def maybe_mistyped(text: str, vocabulary: Vocabulary, *, capital_ok: bool = Fals
     (``ResNeXt``, ``LLMs``), or a capital first letter unless ``capital_ok`` (``Bekenstein``,
     read as "Berenstein" before this rule: of the words in half the corpus's abstracts that the
     other half lacks, 12% were read as others then, 3% since; bench/typos.py)."""
-    word = text.strip(_AROUND)
+    word = bare_word(text)
     plausible = len(word) >= MIN_LENGTH and word.isascii() and word.isalpha()
     named = not word[1:].islower() or (word[:1].isupper() and not capital_ok)
     return plausible and not named and not vocabulary.papers_with(word)
@@ -104,7 +104,7 @@ def correction(text: str, vocabulary: Vocabulary, *, capital_ok: bool = False) -
     (``capital_ok``: a capital first letter starts a sentence or is a title's, not a name's)."""
     if not maybe_mistyped(text, vocabulary, capital_ok=capital_ok):
         return None
-    typed = text.strip(_AROUND)
+    typed = bare_word(text)
     word = typed.lower()
     english = _english()
     if word in english:
@@ -122,16 +122,18 @@ def correction(text: str, vocabulary: Vocabulary, *, capital_ok: bool = False) -
     return None
 
 
-def plain_words(query: ParsedQuery) -> list[str]:
-    """The query's words outside quotes, names and categories, as typed (those left out too)."""
-    clauses = [*(c for group in query.groups for c in group), *query.exclude]
+def plain_words(query: ParsedQuery, *, left_out: bool = True) -> list[str]:
+    """The query's words outside quotes, names and categories, as typed (with ``left_out``,
+    the words it excludes too)."""
+    clauses = [c for group in query.groups for c in group]
+    clauses += query.exclude if left_out else ()
     return [c.text for c in clauses if isinstance(c, Word)]
 
 
 def _title_case(query: ParsedQuery) -> bool:
     """Whether the words are typed as a title is ("Pyramid Vision Transformer"), where capitals
     say nothing of names."""
-    typed = [c.text for group in query.groups for c in group if isinstance(c, Word)]
+    typed = plain_words(query, left_out=False)
     words = [w for w in typed if w.lower() not in STOP_WORDS]
     return len(words) > 1 and all(w[:1].isupper() for w in words)
 
