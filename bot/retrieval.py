@@ -144,7 +144,7 @@ class HybridSearch:
                 allowed.update(only_vector)
         vector_ranks = [pid for pid, _ in nearest if pid in allowed]
         fusion = self._fusion_for(lexical, text, rarity)
-        fused = fuse([h.paper_id for h in lexical.hits], vector_ranks, fusion)
+        fused = fuse(_ranked_ids(lexical.hits), vector_ranks, fusion)
         found = {hit.paper_id: hit for hit in lexical.hits}
         hits = [_fused_hit(found.get(pid), pid, score) for pid, score in fused[:limit]]
         if not lexical.hits and hits:
@@ -221,6 +221,14 @@ def rarity_weighted(
     summed: Vectors = (weights[:, None] * embedder.embed(words)).sum(axis=0, keepdims=True)
     query: Vectors = normalise(summed.astype(np.float32))[0]
     return query
+
+
+def _ranked_ids(hits: Sequence[SearchHit]) -> list[str]:
+    """The lexical ranking, equal BM25 scores newest id first. Tantivy breaks ties by where a
+    paper sits in the index, which differs between two ingests of the same papers (its writer
+    threads lay down segments in either order): the fused ranking, fed tied ranks, moved too."""
+    newest_first = sorted(hits, key=lambda hit: hit.paper_id, reverse=True)
+    return [hit.paper_id for hit in sorted(newest_first, key=lambda h: (not h.all_terms, -h.bm25))]
 
 
 def _first(page: SearchPage, limit: int) -> SearchPage:

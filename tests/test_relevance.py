@@ -172,6 +172,28 @@ async def test_exact_title_still_ranks_its_paper_first(semantic: Paperboy) -> No
     assert titles(await semantic.search(TEAM, title, limit=5))[0] == title
 
 
+async def test_papers_that_score_alike_rank_alike_however_the_index_was_laid_out(
+    store: Store,
+) -> None:
+    # One paper posted twice (same words, two ids): BM25 ties the two, and their vectors match.
+    *others, feedback = galaxies(NOW)[:3]
+    older, newer = feedback, dataclasses.replace(feedback, id="0001.03001")
+    await ingest_papers(store, SearchIndex.open(None), [*others, older, newer], now=NOW)
+    vectors = VectorIndex.open(None, shipped_model())
+    await vectors.catch_up(store)
+    rankings = []
+    for written in ([older, newer], [newer, older]):  # as two ingests' writer threads may
+        index = SearchIndex.open(None)
+        index.add_or_replace(others)
+        for twin in written:
+            index.add_or_replace([twin])  # a commit each: a segment each, in this order
+        bot = Paperboy(store, index, clock=lambda: NOW, vectors=vectors)
+        found = await bot.search(TEAM, "supernova feedback in dwarf galaxies", limit=5)
+        rankings.append([card.paper.id for card in found.cards])
+    assert rankings[0] == rankings[1]
+    assert rankings[0][:2] == [newer.id, older.id]
+
+
 async def test_the_no_paper_has_all_words_line_stays_true_with_vectors(
     semantic: Paperboy,
 ) -> None:
