@@ -152,8 +152,10 @@ class HybridSearch:
             # count of "matches" would be true.
             return replace(lexical, hits=hits, total=len(hits), all_terms_matched=False)
         # Vectors never add a paper with every word (the lexical pass saw all of those), so
-        # whether "no paper has all of: …" holds is the lexical pass's to say.
-        return replace(lexical, hits=hits, total=max(lexical.total, len(fused)))
+        # whether "no paper has all of: …" holds is the lexical pass's to say, and so is the
+        # count: papers with the words, as without vectors. Counting the papers fused as well
+        # told a 75-paper sample's "attention sinks" it had 75 results.
+        return replace(lexical, hits=hits, total=max(lexical.total, len(hits)))
 
     def _fusion_for(self, lexical: SearchPage, text: str, rarity: list[float] | None) -> Fusion:
         fusion = self.fusion

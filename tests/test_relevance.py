@@ -209,6 +209,20 @@ async def test_the_no_paper_has_all_words_line_stays_true_with_vectors(
     assert "Sentence Embeddings" in keywords.cards[0].paper.title  # every word, ranked first
 
 
+@pytest.mark.parametrize("text", ["attention sinks", "sparse attention for long context"])
+async def test_the_count_shown_is_of_papers_with_the_words_as_without_vectors(
+    semantic: Paperboy, store: Store, index: SearchIndex, text: str
+) -> None:
+    # Vectors rank every paper of so small a sample; that is no count of results.
+    with_vectors = await semantic.search(TEAM, text, limit=5)
+    words_only = await Paperboy(store, index).search(TEAM, text, limit=5)
+    assert with_vectors.total == words_only.total < index.num_docs
+    assert with_vectors.more_hint == words_only.more_hint == (
+        f"Showing 5 of {words_only.total}. Narrow it with more words, "
+        '`"a phrase"`, `cat:` or `since:`.'
+    )
+
+
 async def test_a_word_no_paper_has_says_so_before_papers_close_in_meaning(
     semantic: Paperboy,
 ) -> None:
