@@ -156,21 +156,27 @@ def rank_of(found: Sequence[str], wanted: str) -> int | None:
 async def search_quality(
     bot: Paperboy, index: SearchIndex, vectors: VectorIndex, papers: Sequence[Paper]
 ) -> None:
+    by_rank = Fusion(questions_by_score=False)
     fusions = {
-        "fused (RRF 1:1)": Fusion(1.0, 1.0, forgiven_lexical_weight=None),
-        "fused (RRF, vectors 2:1)": Fusion(1.0, 2.0, forgiven_lexical_weight=None),
-        "fused (RRF, BM25 2:1)": Fusion(2.0, 1.0, forgiven_lexical_weight=None),
-        "default before: query as one text, RRF k 60": Fusion(
-            k=60, rarity_weighted=False, coverage_weighted=False
+        "fused (RRF 1:1)": replace(by_rank, lexical_weight=1.0, forgiven_lexical_weight=None),
+        "fused (RRF, vectors 2:1)": replace(
+            by_rank, lexical_weight=1.0, vector_weight=2.0, forgiven_lexical_weight=None
         ),
-        "questions' BM25 at 0.5 (before)": Fusion(
-            forgiven_lexical_weight=0.5, coverage_weighted=False
+        "fused (RRF, BM25 2:1)": replace(by_rank, forgiven_lexical_weight=None),
+        "default before: query as one text, RRF k 60": replace(
+            by_rank, k=60, rarity_weighted=False, coverage_weighted=False
         ),
-        "questions' BM25 fixed at 0.7 (before)": Fusion(coverage_weighted=False),
-        "questions' BM25 fixed at 1.5": Fusion(
-            forgiven_lexical_weight=1.5, coverage_weighted=False
+        "questions' BM25 at 0.5 (before)": replace(
+            by_rank, forgiven_lexical_weight=0.5, coverage_weighted=False
         ),
-        "fused, questions' BM25 2.0 x coverage (default)": Fusion(),
+        "questions' BM25 fixed at 0.7 (before)": replace(by_rank, coverage_weighted=False),
+        "questions' BM25 fixed at 1.5": replace(
+            by_rank, forgiven_lexical_weight=1.5, coverage_weighted=False
+        ),
+        "questions' BM25 2.0 x coverage (before)": by_rank,
+        "questions by score, BM25 0.4": Fusion(question_lexical_share=0.4),
+        "questions by score, BM25 0.6": Fusion(question_lexical_share=0.6),
+        "questions by score, half and half (default)": Fusion(),
     }
     for (name, kind), chosen in query_sets(papers).items():
         print(f" {name}, {kind} ({len(chosen)})")

@@ -1,10 +1,11 @@
 """Free-text search: BM25 ranks from the Tantivy index fused with vector ranks.
 
 A person's question rarely uses the abstract's words, so vectors find what BM25 misses; BM25
-keeps exact words, names and titles on top. The two rankings are combined by weighted reciprocal
-rank fusion over a wide candidate set from each. The query's explicit parts ("phrases",
--exclude, author:, cat:, since:) still hold: a paper found only by its vector is kept only when
-the index finds them in it. Without vectors (no model, or none computed yet) this is plain BM25.
+keeps exact words, names and titles on top. The two rankings of a wide candidate set from each
+are combined by weighted reciprocal rank fusion for keywords, by score for a question. The
+query's explicit parts ("phrases", -exclude, author:, cat:, since:) still hold: a paper found
+only by its vector is kept only when the index finds them in it. Without vectors (no model, or
+none computed yet) this is plain BM25.
 """
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ FORGIVEN_LEXICAL_WEIGHT = 0.7
 # words ("how well do sentence vectors work across many languages") lost its paper from the top 10.
 COVERED_LEXICAL_WEIGHT = 2.0
 COVERAGE_MIN_PAPERS = 1000
+# A question (no paper has every word) blends its two rankings by score rather than by rank: each
+# ranker's scores over its best, half and half (the plain convex combination, not tuned: Bruch
+# et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023). Rank fusion threw away
+# how sure each ranker was: a lay question whose words one abstract holds far better than any
+# other (BM25 first, well clear) lost that paper to ten the vectors liked a little more.
+# bench/relevance.py against rank fusion with coverage (recall@3 / MRR): the lay questions
+# 0.58 / 0.51 -> 0.73 / 0.60, held-out 0.81 / 0.77 -> 0.83 / 0.78 and 0.96 / 0.88 -> 0.98 / 0.90,
+# the third held-out set 0.98 / 0.96 either way, queries.jsonl 0.85 / 0.72 -> 0.82 / 0.77,
+# queries_lexical.jsonl 1.00 / 0.94 -> 1.00 / 0.86; keywords keep rank fusion (1.00 there).
+QUESTION_LEXICAL_SHARE = 0.5
+# How sure BM25 is needs a corpus too: over the ~80-paper sample with rarity-weighted vectors, a
+# question of common words ("how well do sentence vectors work across many languages") blended
+# by score lost its paper from the top 10 to papers with "work" and "many". Below this, rank
+# fusion as above.
+BY_SCORE_MIN_PAPERS = 1000
 
 # With this many other hybrid searches running in the process, BM25 answers alone: the cores
 # are shared between the searches, and each vector pass delays all the others. With this and
@@ -94,8 +110,12 @@ class Fusion:
     keywords_alone: bool = True
     # Embed the query as its words weighted by rarity (IDF), not as one averaged text.
     rarity_weighted: bool = True
-    # A question's BM25 weight scales with how much of it the best BM25 paper holds (above).
+    # A question's BM25 weight scales with how much of it the best BM25 paper holds (above);
+    # only when its rankings are fused by rank (``questions_by_score=False``).
     coverage_weighted: bool = True
+    # A question's rankings are blended by score, not by rank (QUESTION_LEXICAL_SHARE, above).
+    questions_by_score: bool = True
+    question_lexical_share: float = QUESTION_LEXICAL_SHARE
 
 
 @dataclass
@@ -142,9 +162,8 @@ class HybridSearch:
                 allowed.update(await asyncio.to_thread(self.index.meeting, query, checked))
             else:
                 allowed.update(only_vector)
-        vector_ranks = [pid for pid, _ in nearest if pid in allowed]
-        fusion = self._fusion_for(lexical, text, rarity)
-        fused = fuse(_ranked_ids(lexical.hits), vector_ranks, fusion)
+        kept = [(pid, cosine) for pid, cosine in nearest if pid in allowed]
+        fused = self._fused(lexical, kept, text, rarity)
         found = {hit.paper_id: hit for hit in lexical.hits}
         hits = [_fused_hit(found.get(pid), pid, score) for pid, score in fused[:limit]]
         if not lexical.hits and hits:
@@ -156,6 +175,20 @@ class HybridSearch:
         # count: papers with the words, as without vectors. Counting the papers fused as well
         # told a 75-paper sample's "attention sinks" it had 75 results.
         return replace(lexical, hits=hits, total=max(lexical.total, len(hits)))
+
+    def _fused(
+        self,
+        lexical: SearchPage,
+        nearest: list[tuple[str, float]],
+        text: str,
+        rarity: list[float] | None,
+    ) -> list[tuple[str, float]]:
+        by_score = self.fusion.questions_by_score and self.index.num_docs >= BY_SCORE_MIN_PAPERS
+        if by_score and not lexical.all_terms_matched:
+            bm25 = [(hit.paper_id, hit.bm25) for hit in lexical.hits]
+            return blend_by_score(bm25, nearest, self.fusion.question_lexical_share)
+        fusion = self._fusion_for(lexical, text, rarity)
+        return fuse(_ranked_ids(lexical.hits), [pid for pid, _ in nearest], fusion)
 
     def _fusion_for(self, lexical: SearchPage, text: str, rarity: list[float] | None) -> Fusion:
         fusion = self.fusion
@@ -251,6 +284,29 @@ def fuse(lexical: Sequence[str], vector: Sequence[str], fusion: Fusion) -> list[
             scores[paper_id] = scores.get(paper_id, 0.0) + weight / (fusion.k + rank)
     order = {pid: n for n, pid in enumerate([*lexical, *vector])}
     return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
+
+
+def blend_by_score(
+    lexical: Sequence[tuple[str, float]], vector: Sequence[tuple[str, float]], lexical_share: float
+) -> list[tuple[str, float]]:
+    """Each ranker's scores over its best score, mixed ``lexical_share`` to the rest, best first
+    (equal mixes newest id first). A paper one ranker did not propose counts the lowest score it
+    did propose: the most it can have had."""
+    words, meaning = _over_best(lexical), _over_best(vector)
+    words_floor = min(words.values(), default=0.0)
+    meaning_floor = min(meaning.values(), default=0.0)
+    mixed = {
+        pid: lexical_share * words.get(pid, words_floor)
+        + (1 - lexical_share) * meaning.get(pid, meaning_floor)
+        for pid in words.keys() | meaning.keys()
+    }
+    newest_first = sorted(mixed.items(), reverse=True)
+    return sorted(newest_first, key=lambda item: -item[1])
+
+
+def _over_best(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
+    best = max((score for _, score in scored), default=0.0)
+    return {pid: score / best if best > 0 else 0.0 for pid, score in scored}
 
 
 def blend_scores(
