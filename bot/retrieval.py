@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from bot import metrics
 from bot.embeddings import Embedder, Vectors, normalise
@@ -292,37 +293,40 @@ def blend_by_score(
     """Each ranker's scores over its best score, mixed ``lexical_share`` to the rest, best first
     (equal mixes newest id first). A paper one ranker did not propose counts the lowest score it
     did propose: the most it can have had."""
-    words, meaning = _over_best(lexical), _over_best(vector)
-    words_floor = min(words.values(), default=0.0)
-    meaning_floor = min(meaning.values(), default=0.0)
-    mixed = {
-        pid: lexical_share * words.get(pid, words_floor)
-        + (1 - lexical_share) * meaning.get(pid, meaning_floor)
-        for pid in words.keys() | meaning.keys()
-    }
-    newest_first = sorted(mixed.items(), reverse=True)
-    return sorted(newest_first, key=lambda item: -item[1])
-
-
-def _over_best(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
-    best = max((score for _, score in scored), default=0.0)
-    return {pid: score / best if best > 0 else 0.0 for pid, score in scored}
+    signals = [dict(lexical), dict(vector)]
+    newest_first = sorted(signals[0].keys() | signals[1].keys(), reverse=True)
+    weights = [lexical_share, 1 - lexical_share]
+    return blend_scores(newest_first, signals, weights, scale=_over_best)
 
 
 def blend_scores(
-    ids: Sequence[str], scores: Sequence[Mapping[str, float]], weights: Sequence[float]
+    ids: Sequence[str],
+    scores: Sequence[Mapping[str, float]],
+    weights: Sequence[float],
+    scale: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None = None,
 ) -> list[tuple[str, float]]:
-    """Weighted sum of z-scored signals over ``ids`` (a missing score counts as the lowest)."""
+    """Weighted sum of signals over ``ids``, each z-scored unless another ``scale`` is given (a
+    missing score counts as the lowest), best first; equal sums keep the order of ``ids``."""
     total = np.zeros(len(ids))
     for signal, weight in zip(scores, weights, strict=True):
         if not signal:
             continue
         floor = min(signal.values())
         values = np.array([signal.get(pid, floor) for pid in ids], dtype=np.float64)
-        spread = float(values.std()) or 1.0
-        total += weight * (values - values.mean()) / spread
+        total += weight * (scale or _z_scored)(values)
     order = np.argsort(-total, kind="stable")
     return [(ids[n], float(total[n])) for n in order]
+
+
+def _z_scored(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    spread = float(values.std()) or 1.0
+    scaled: npt.NDArray[np.float64] = (values - values.mean()) / spread
+    return scaled
+
+
+def _over_best(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    best = float(values.max())
+    return values / best if best > 0 else np.zeros_like(values)
 
 
 def rank_neighbours(
