@@ -368,7 +368,7 @@ class Paperboy:
         title = f"Results for {query}"
         read_as = _read_as_lines(readings)
         if not page.all_terms_matched and cards:
-            title = _closest_matches_title(page.terms)
+            title = _closest_matches_title(page.terms, by_meaning=page.by_meaning_only)
         return PaperList(
             title,
             cards,
@@ -1098,12 +1098,16 @@ def _read_as_lines(readings: Sequence[Reading]) -> tuple[str, ...]:
     )
 
 
-def _closest_matches_title(terms: Sequence[str]) -> str:
-    """The line before the closest matches of a search no paper fully matches."""
+def _closest_matches_title(terms: Sequence[str], *, by_meaning: bool) -> str:
+    """The line before the closest matches of a search no paper fully matches; ``by_meaning``
+    when no paper has even one of the words, so what follows is only close in meaning."""
     terms = [term.rstrip("?!.,;:") or term for term in terms]  # "…transformers?" asked
+    closest = "closest in meaning" if by_meaning else "closest matches"
     if len(terms) == 1:
-        return f"No paper mentions {terms[0]}; closest matches:"
-    return f"No paper has all of: {', '.join(terms)}; closest matches:"
+        return f"No paper mentions {terms[0]}; {closest}:"
+    if by_meaning:
+        return f"No paper mentions any of: {', '.join(terms)}; {closest}:"
+    return f"No paper has all of: {', '.join(terms)}; {closest}:"
 
 
 def _paper_id(text: str) -> str:

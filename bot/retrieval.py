@@ -170,7 +170,9 @@ class HybridSearch:
         if not lexical.hits and hits:
             # No paper has any of the words: what follows is close in meaning only, and no
             # count of "matches" would be true.
-            return replace(lexical, hits=hits, total=len(hits), all_terms_matched=False)
+            return replace(
+                lexical, hits=hits, total=len(hits), all_terms_matched=False, by_meaning_only=True
+            )
         # Vectors never add a paper with every word (the lexical pass saw all of those), so
         # whether "no paper has all of: …" holds is the lexical pass's to say, and so is the
         # count: papers with the words, as without vectors. Counting the papers fused as well

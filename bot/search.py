@@ -106,6 +106,8 @@ class SearchPage:
     all_terms_matched: bool = True
     # The words that had to match (stop words left out), for the "no paper has all of" line.
     terms: tuple[str, ...] = ()
+    # True when no paper has any of the words and the hits are only close in meaning (vectors).
+    by_meaning_only: bool = False
     # How ``total`` was found when many papers match (counting them all would cost as much as
     # scoring them all): "about" (from word frequencies, two significant digits) or "at least"
     # (phrases, whose matches word frequencies do not tell: one more than the page).

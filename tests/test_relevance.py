@@ -250,8 +250,18 @@ async def test_a_word_no_paper_has_says_so_before_papers_close_in_meaning(
     result = await semantic.search(TEAM, "galaxy", limit=5)  # the papers say "galaxies"…
     assert result.title.startswith("Results for")
     missing = await semantic.search(TEAM, "nebulae", limit=5)  # …but none says "nebulae"
-    assert missing.title == "No paper mentions nebulae; closest matches:"
+    assert missing.title == "No paper mentions nebulae; closest in meaning:"
     assert missing.cards and missing.more_hint is None  # no count of matches that are none
+
+
+async def test_words_no_paper_has_say_the_papers_shown_are_only_close_in_meaning(
+    semantic: Paperboy,
+) -> None:
+    none = await semantic.search(TEAM, "nebulae in distant quasars", limit=5)
+    assert none.title == "No paper mentions any of: nebulae, distant, quasars; closest in meaning:"
+    assert none.cards
+    some = await semantic.search(TEAM, "attention in distant quasars", limit=5)
+    assert some.title == "No paper has all of: attention, distant, quasars; closest matches:"
 
 
 async def test_a_mistyped_word_is_read_as_the_word_papers_use(semantic: Paperboy) -> None:
