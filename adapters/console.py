@@ -78,8 +78,9 @@ def _render_card(card: PaperCard, *, number: int | None = None, full: bool = Fal
     if card.shared_by:
         lines.append(f"   Shared by {', '.join(card.shared_by)}")
     lines.extend(f"   “{comment}”" for comment in card.comments)
-    text = paper.abstract if full else card.excerpt.marked("[", "]")
-    lines.append("   " + (text if full else shorten(text, 320)))
+    text = paper.abstract if full else card.excerpt_below_tldr.marked("[", "]")
+    if text:
+        lines.append("   " + (text if full else shorten(text, 320)))
     return "\n".join(lines)
 
 

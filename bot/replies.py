@@ -57,7 +57,20 @@ class PaperCard:
     @property
     def excerpt(self) -> Highlight:
         """The snippet when the query produced one, else the start of the abstract."""
-        return self.snippet or Highlight(shorten(self.paper.abstract, 300))
+        return self.snippet or Highlight(shorten(self.paper.abstract, EXCERPT_LIMIT))
+
+    @property
+    def excerpt_below_tldr(self) -> Highlight:
+        """The excerpt for under the TL;DR line, which without Hugging Face's summary *is* the
+        abstract's first sentence: then the excerpt starts after it, so no sentence is said
+        twice (empty when the abstract is that one sentence). A query's snippet is kept whole."""
+        if self.snippet is not None or self.paper.ai_summary:
+            return self.excerpt
+        abstract = squash_spaces(self.paper.abstract)
+        first = first_sentence(abstract)
+        if not first or self.tldr != first:  # a TL;DR cut short: the excerpt says it in full
+            return self.excerpt
+        return Highlight(shorten(abstract[len(first) :].strip(), EXCERPT_LIMIT))
 
     @property
     def tldr(self) -> str | None:
@@ -77,6 +90,7 @@ class PaperCard:
 ReadingState = Literal["unread", "read"]
 SAVE_COMMAND = "save"  # the verb a card's Save button runs: ``save <paper id>``, answered privately
 TLDR_LIMIT = 200
+EXCERPT_LIMIT = 300
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from adapters.console import render
 from bot.ingest import ingest_file
 from bot.models import Paper
-from bot.replies import PaperCard, first_sentence, tldr
+from bot.replies import PaperCard, PaperList, first_sentence, tldr
 from bot.search import SearchIndex
 from bot.sources.hf import parse_daily_papers
 from bot.storage import Store, migrations
@@ -144,3 +145,15 @@ async def test_console_card_shows_the_tldr_and_the_code(
     assert f"TL;DR: {PIXPRO_SUMMARY}" in text
     assert "Code: example-lab/pixpro-synthetic ★ 1.5k  https://github.com/" in text
     assert text.index("TL;DR") < text.index("Contrastive learning methods")
+
+
+def test_the_console_says_the_first_sentence_once_when_it_is_the_tldr() -> None:
+    two = paper(1, abstract="We fix streaming. It works well. Code is out.")
+    one = paper(2, abstract="We fix streaming.")
+
+    text = render(PaperList("Found", (PaperCard(two), PaperCard(one)), total=2))
+
+    assert "   TL;DR: We fix streaming.\n   It works well. Code is out." in text
+    assert text.count("We fix streaming.") == 2  # once for each paper
+    summarised = render(PaperList("Found", (PaperCard(replace(two, ai_summary="Fixed.")),), 1))
+    assert "   TL;DR: Fixed.\n   We fix streaming. It works well." in summarised

@@ -216,7 +216,7 @@ def list_card_embed(
         lines.append(summary)
     head = "\n".join(lines)
     room = budget - len(title) - len(head) - 2
-    excerpt = highlighted(_after_tldr(card), min(_LIST_EXCERPT, room)) if room > 40 else ""
+    excerpt = highlighted(card.excerpt_below_tldr, min(_LIST_EXCERPT, room)) if room > 40 else ""
     description = f"{head}\n{excerpt}" if excerpt else head
     embed = discord.Embed(
         title=title,
@@ -324,17 +324,6 @@ def tldr_line(card: PaperCard) -> str | None:
     """The card's one-line summary, in italics, or None when the paper has none."""
     summary = card.tldr
     return f"**TL;DR** *{escape_markdown(summary)}*" if summary else None
-
-
-def _after_tldr(card: PaperCard) -> Highlight:
-    """The excerpt, without the first sentence when the TL;DR line above already says it."""
-    summary = card.tldr
-    if card.snippet is not None or card.paper.ai_summary or not summary:
-        return card.excerpt
-    abstract = " ".join(card.paper.abstract.split())
-    if not abstract.startswith(summary):
-        return card.excerpt
-    return Highlight(shorten(abstract[len(summary) :], _LIST_EXCERPT))
 
 
 def code_link(code: CodeLink) -> str:

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.models import squash_spaces
 from bot.replies import (
     CodeLink,
     Highlight,
@@ -22,7 +21,6 @@ from bot.replies import (
     PaperList,
     Reply,
     VoteRecorded,
-    first_sentence,
     format_authors,
     shorten,
 )
@@ -294,18 +292,8 @@ def _summary(card: PaperCard, *, full: bool) -> list[str]:
         abstract = escape(shorten(paper.abstract, ABSTRACT_CHARS))
         return [*head, abstract] if abstract else head
     lines = [f"*TL;DR* {escape(tldr)}"] if tldr else []
-    if card.snippet is None and not paper.ai_summary and tldr:
-        rest = _after(paper.abstract, first_sentence(paper.abstract))
-        text = escape(shorten(rest, EXCERPT_CHARS)) if rest else ""
-    else:
-        text = _highlighted(card.excerpt, EXCERPT_CHARS)
+    text = _highlighted(card.excerpt_below_tldr, EXCERPT_CHARS)
     return [*lines, text] if text else lines
-
-
-def _after(text: str, head: str) -> str:
-    """What follows ``head`` in ``text`` (spaces squashed), or "" when text is only that."""
-    text = squash_spaces(text)
-    return text[len(head) :].strip() if text.startswith(head) else text
 
 
 def _code_link(code: CodeLink) -> str:
