@@ -359,12 +359,7 @@ class Paperboy:
             for hit in page.hits
             if hit.paper_id in found
         )
-        more = None
-        if page.total > len(cards):
-            more = (
-                f"Showing {len(cards)} of {_total(page)}. Narrow it with more words, "
-                '`"a phrase"`, `cat:` or `since:`.'
-            )
+        more = _more_hint(page, len(cards))
         title = f"Results for {query}"
         read_as = _read_as_lines(readings)
         if not page.all_terms_matched and cards:
@@ -1156,6 +1151,19 @@ async def home_summary(bot: Paperboy, platform: str, workspace: str, user: str) 
 
 def _ids(page: SearchPage) -> list[str]:
     return [hit.paper_id for hit in page.hits]
+
+
+def _more_hint(page: SearchPage, shown: int) -> str | None:
+    """The line under a search's cards when more papers match. Closest matches are papers with
+    some of the words, which more words would not narrow (no paper has them all already)."""
+    if page.total <= shown:
+        return None
+    if not page.all_terms_matched:
+        return f"Showing the {shown} closest of {_total(page)} papers with some of the words."
+    return (
+        f"Showing {shown} of {_total(page)}. Narrow it with more words, "
+        '`"a phrase"`, `cat:` or `since:`.'
+    )
 
 
 def _total(page: SearchPage) -> str:

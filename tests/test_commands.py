@@ -70,6 +70,19 @@ async def test_search_missing_one_word_says_so_and_shows_the_closest_matches(ask
     assert reply.cards[0].paper.title.endswith("with Attention Sinks")
 
 
+async def test_more_closest_matches_are_not_narrowed_by_more_words(bot: Paperboy, ask: Ask) -> None:
+    more = [paper(1, id=f"2501.{n:05d}", title=f"Language models, part {n}") for n in range(1, 13)]
+    await ingest_papers(bot.store, bot.index, more)
+    keywords = await ask("search language models")
+    assert isinstance(keywords, PaperList) and keywords.more_hint is not None
+    assert keywords.more_hint.startswith(f"Showing 5 of {keywords.total}. Narrow it with more")
+    # Papers that already lack a word are not narrowed by more: the hint says what they are.
+    closest = await ask("search language models zyxwvut")
+    assert isinstance(closest, PaperList) and closest.total > 5
+    hint = f"Showing the 5 closest of {closest.total} papers with some of the words."
+    assert closest.more_hint == hint
+
+
 async def test_search_with_many_matches_says_about_how_many(
     bot: Paperboy, ask: Ask, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -239,9 +239,10 @@ async def test_the_count_shown_is_of_papers_with_the_words_as_without_vectors(
     with_vectors = await semantic.search(TEAM, text, limit=5)
     words_only = await Paperboy(store, index).search(TEAM, text, limit=5)
     assert with_vectors.total == words_only.total < index.num_docs
-    hint = f"Showing 5 of {words_only.total}. Narrow it with more words, "
     assert with_vectors.more_hint == words_only.more_hint
-    assert with_vectors.more_hint is not None and with_vectors.more_hint.startswith(hint)
+    assert (
+        with_vectors.more_hint is not None and f" of {words_only.total}" in with_vectors.more_hint
+    )
 
 
 async def test_a_word_no_paper_has_says_so_before_papers_close_in_meaning(
