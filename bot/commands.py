@@ -1096,7 +1096,8 @@ def _read_as_lines(readings: Sequence[Reading]) -> tuple[str, ...]:
 def _closest_matches_title(terms: Sequence[str], *, by_meaning: bool) -> str:
     """The line before the closest matches of a search no paper fully matches; ``by_meaning``
     when no paper has even one of the words, so what follows is only close in meaning."""
-    terms = [term.rstrip("?!.,;:") or term for term in terms]  # "…transformers?" asked
+    # "…transformers?" asked; "step by step" names its word once
+    terms = list(dict.fromkeys(term.rstrip("?!.,;:") or term for term in terms))
     closest = "closest in meaning" if by_meaning else "closest matches"
     if len(terms) == 1:
         return f"No paper mentions {terms[0]}; {closest}:"

@@ -68,6 +68,9 @@ async def test_search_missing_one_word_says_so_and_shows_the_closest_matches(ask
     assert isinstance(reply, PaperList)
     assert reply.title == "No paper has all of: attention, sinks, zyxwvut; closest matches:"
     assert reply.cards[0].paper.title.endswith("with Attention Sinks")
+    reply = await ask("search attention sinks, sinks step by step")  # each word named once
+    assert isinstance(reply, PaperList)
+    assert reply.title == "No paper has all of: attention, sinks, step; closest matches:"
 
 
 async def test_more_closest_matches_are_not_narrowed_by_more_words(bot: Paperboy, ask: Ask) -> None:
