@@ -17,6 +17,14 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from bot.categories import (
+    TAXONOMY_URL,
+    categories_in_archive,
+    category_name,
+    closest_categories,
+    is_category,
+)
+
 MAX_CHARS = 300
 MAX_TERMS = 24
 # Raw input is only guarded loosely: the real limit is checked on the canonical form, which is
@@ -79,7 +87,8 @@ class Category:
         return f"cat:{self.code}"
 
     def describe(self) -> str:
-        return f"category {self.code}"
+        name = category_name(self.code)
+        return f"category {self.code} ({name})" if name else f"category {self.code}"
 
 
 Clause = Word | Phrase | Author | Category
@@ -298,12 +307,25 @@ def _author(value: str) -> Author:
 
 def _category(value: str) -> Category:
     code = value.strip()
-    if not _CATEGORY.fullmatch(code):
-        raise QueryError(
-            f"`cat:{code}` is not an arXiv category. Use one like `cat:cs.CL`, `cat:stat.ML` "
-            "or `cat:hep-th`."
+    canonical = _canonical_category(code) if _CATEGORY.fullmatch(code) else None
+    if canonical is None or not is_category(canonical):
+        raise QueryError(_not_a_category(code, canonical or code))
+    return Category(canonical)
+
+
+def _not_a_category(typed: str, code: str) -> str:
+    """Why ``typed`` is refused, with the codes the person most likely meant."""
+    problem = f"`cat:{typed}` is not an arXiv category."
+    if in_archive := categories_in_archive(code):
+        examples = ", ".join(f"`cat:{known}`" for known in in_archive[:3])
+        return (
+            f"{problem} `{typed}` is an archive: name one of its categories, e.g. {examples} "
+            f"({TAXONOMY_URL})."
         )
-    return Category(_canonical_category(code))
+    if near := closest_categories(code):
+        named = [f"`cat:{known}` ({category_name(known)})" for known in near]
+        return f"{problem} Did you mean {_or_list(named)}?"
+    return f"{problem} Use one like `cat:cs.CL`, `cat:stat.ML` or `cat:hep-th` ({TAXONOMY_URL})."
 
 
 def _canonical_category(code: str) -> str:
@@ -341,6 +363,14 @@ def _describe_group(group: tuple[Clause, ...], *, alone: bool) -> str:
 
 
 def _and_list(items: list[str]) -> str:
+    return _joined(items, "and")
+
+
+def _or_list(items: list[str]) -> str:
+    return _joined(items, "or")
+
+
+def _joined(items: list[str], last: str) -> str:
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + f" {last} " + items[-1]

@@ -247,6 +247,16 @@ async def test_bad_topics_get_a_friendly_error(chat: Chat) -> None:
     assert text.startswith("✗")
 
 
+async def test_a_mistyped_category_is_refused_with_the_one_meant(chat: Chat) -> None:
+    # cat:cs.VC would match no paper ever: the channel would wait for picks that never come.
+    text = await chat("subscribe cat:cs.VC")
+    assert text.startswith("✗") and "Did you mean `cat:cs.CV` (Computer Vision" in text
+    assert "follows no topics" in await chat("subscriptions")
+    assert "Did you mean `cat:stat.ML`" in await chat("search transformers cat:cs.ML")
+    subscribed = await chat("subscribe cat:CS.cv")
+    assert "category cs.CV (Computer Vision and Pattern Recognition)" in subscribed
+
+
 async def test_schedule_is_validated_and_saved(chat: Chat) -> None:
     assert "at 08:30 (Europe/Berlin)" in await chat("schedule 08:30 europe/berlin weekdays")
     assert "at 08:30 (Europe/Berlin)" in await chat("subscriptions")

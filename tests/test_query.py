@@ -81,6 +81,25 @@ def test_category_is_case_insensitive_and_canonical() -> None:
     assert parse_query("cat:CS.cl").groups == ((Category("cs.CL"),),)
     assert parse_query("cat:cond-mat.STR-EL").groups == ((Category("cond-mat.str-el"),),)
     assert parse_query("cat:hep-th").groups == ((Category("hep-th"),),)
+    assert parse_query("cat:astro-ph").groups == ((Category("astro-ph"),),)  # old papers' code
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("cat:cs.VC", "Did you mean `cat:cs.CV` (Computer Vision and Pattern Recognition)?"),
+        ("cat:cs.ML", "Did you mean `cat:stat.ML` (Machine Learning)?"),
+        ("cat:hep-ht", "Did you mean `cat:hep-th` (High Energy Physics - Theory)?"),
+        ("cat:physics.optic", "Did you mean `cat:physics.optics` (Optics) or"),
+        ("cat:cs", "`cs` is an archive: name one of its categories, e.g. `cat:cs.AI`"),
+        ("cat:cs.NLP", "Use one like `cat:cs.CL`"),
+    ],
+)
+def test_a_code_arxiv_does_not_have_is_refused_with_the_codes_meant(text: str, meant: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(f"transformers {text}")
+    assert str(caught.value).startswith(f"`{text}` is not an arXiv category.")
+    assert meant in str(caught.value)
 
 
 @pytest.mark.parametrize(
