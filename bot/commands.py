@@ -646,11 +646,21 @@ async def _subscriptions(bot: Paperboy, cmd: Command, args: str) -> Reply:
             f"Add one with {typed_command(cmd.channel.platform, 'subscribe', '<topic>')}.",
             lines=(schedule.describe(),),
         )
-    lines = tuple(f"{n}. `{s.query}`" for n, s in enumerate(subs, start=1))
+    lines = tuple(_topic_line(n, s.query) for n, s in enumerate(subs, start=1))
     return Notice(
         f"This channel follows {len(subs)} topic{'s' if len(subs) != 1 else ''}:",
         lines=(*lines, schedule.describe()),
     )
+
+
+def _topic_line(number: int, topic: str) -> str:
+    """A saved topic; one the query language no longer accepts (a code arXiv does not have,
+    saved before codes were checked) matches no paper, and the channel should know why."""
+    try:
+        parse_query(topic)
+    except QueryError as problem:
+        return f"{number}. `{topic}`: matches no paper. {problem}"
+    return f"{number}. `{topic}`"
 
 
 @command("vote", "vote <id>", "Upvote a paper for your team (again to undo).")

@@ -257,6 +257,19 @@ async def test_a_mistyped_category_is_refused_with_the_one_meant(chat: Chat) -> 
     assert "category cs.CV (Computer Vision and Pattern Recognition)" in subscribed
 
 
+async def test_a_topic_saved_with_a_code_arxiv_lacks_is_listed_as_matching_nothing(
+    bot: Paperboy, chat: Chat
+) -> None:
+    await bot.store.add_subscription(
+        GENERAL, "cat:cs.VC", "alice"
+    )  # saved before codes were checked
+    await chat("subscribe diffusion")
+    listing = await chat("subscriptions")
+    assert "1. `cat:cs.VC`: matches no paper. `cat:cs.VC` is not an arXiv category." in listing
+    assert "Did you mean `cat:cs.CV`" in listing and "2. `diffusion`\n" in listing
+    assert "Unsubscribed this channel from `cat:cs.VC`" in await chat("unsubscribe cat:cs.VC")
+
+
 async def test_schedule_is_validated_and_saved(chat: Chat) -> None:
     assert "at 08:30 (Europe/Berlin)" in await chat("schedule 08:30 europe/berlin weekdays")
     assert "at 08:30 (Europe/Berlin)" in await chat("subscriptions")
