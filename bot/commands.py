@@ -331,7 +331,7 @@ class Paperboy:
             plain = typed_command(channel.platform, "search", "diffusion transformers")
             phrase = typed_command(channel.platform, "search", '"chain of thought" since:2024')
             raise UserError(f"What should I search for? Try {plain} or {phrase}.")
-        query = common_words_as_phrase(parse_query(text))
+        query = common_words_as_phrase(parse_query(text, today=self.clock().date()))
         with metrics.timed(metrics.SEARCH_SECONDS):
             query, readings = await self.read_typos(query)
             if self.vectors is None:
@@ -515,7 +515,8 @@ async def _help(bot: Paperboy, cmd: Command, args: str) -> Reply:
     query_help = (
         "Search and topics understand: words (search puts papers with all of them first; topics "
         'need all), `"exact phrase"`, `-exclude`, '
-        "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01`."
+        "`OR`, `author:name`, `cat:cs.CL`, `since:2024-01-01` (in a search also "
+        "`since:yesterday`, `since:2w`)."
     )
     return Notice("Paperboy brings research papers to this channel.", lines=(*lines, query_help))
 

@@ -7,15 +7,17 @@ back to an equal query, so it is safe to store (subscriptions) and to show.
 Grammar, informally::
 
     query   := item*
-    item    := ["-"] (word | "phrase" | author:name | author:"first last" | cat:code | since:date)
+    item    := ["-"] (word | "phrase" | author:name | author:"first last" | cat:code | since:when)
              | item OR item
+    when    := date | today | yesterday | N(d|w|m|y)      (the last three in searches only)
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from bot.categories import (
     TAXONOMY_URL,
@@ -36,6 +38,10 @@ _PREFIXES = ("author", "cat", "since")
 _QUOTES = str.maketrans(dict.fromkeys("“”„‟«»″", '"'))
 _CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?", re.IGNORECASE)
 _SINCE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+# since:yesterday, since:7d, since:2w, since:3m, since:1y (or 3months, 1year, …)
+_BACK = re.compile(
+    r"(?P<word>today|yesterday)|(?P<count>\d{1,5})(?P<unit>d|days?|w|weeks?|m|months?|y|years?)"
+)
 # Tantivy stores dates as nanoseconds in an i64; keep well inside that range.
 _FIRST_YEAR, _LAST_YEAR = 1900, 2199
 
@@ -124,11 +130,15 @@ class ParsedQuery:
         return sum(len(group) for group in self.groups) + len(self.exclude)
 
 
-def parse_query(text: str) -> ParsedQuery:
-    """Parse what a person typed. Raises :class:`QueryError` with a friendly message."""
+def parse_query(text: str, *, today: date | None = None) -> ParsedQuery:
+    """Parse what a person typed. Raises :class:`QueryError` with a friendly message.
+
+    ``today`` lets ``since:`` count back (``since:yesterday``, ``since:2w``) to a date, which
+    the canonical form keeps; without it (a topic, saved and matched on later days) only dates
+    are accepted."""
     if len(text) > _MAX_RAW_CHARS:
         raise _too_long(len(text))
-    parsed = _Parser(_lex(text.translate(_QUOTES))).parse()
+    parsed = _Parser(_lex(text.translate(_QUOTES)), today).parse()
     if parsed.num_terms > MAX_TERMS:
         raise QueryError(
             f"That query has {parsed.num_terms} terms; use at most {MAX_TERMS}. "
@@ -181,8 +191,9 @@ def _lex(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[_Token], today: date | None) -> None:
         self._tokens = tokens
+        self._today = today
         self._pos = 0
         self._groups: list[list[Clause]] = []
         self._exclude: list[Clause] = []
@@ -246,7 +257,7 @@ class _Parser:
             return _author(value)
         if prefix == "cat":
             return _category(value)
-        return _since(value)
+        return _since(value, self._today)
 
     def _value_for(self, prefix: str) -> str:
         """``author: hinton`` and ``author:"first last"`` take the next token as the value."""
@@ -335,9 +346,16 @@ def _canonical_category(code: str) -> str:
     return f"{archive.lower()}{dot}{subject}"
 
 
-def _since(value: str) -> date:
-    match = _SINCE.fullmatch(value.strip())
-    problem = "`since:` takes a date like `since:2024-01-01`, `since:2024-01` or `since:2024`."
+def _since(value: str, today: date | None) -> date:
+    text = value.strip().lower()
+    if back := _BACK.fullmatch(text):
+        return _counted_back(value.strip(), back, today)
+    match = _SINCE.fullmatch(text)
+    problem = (
+        "`since:` takes a date like `since:2024-01-01`, `since:2024-01` or `since:2024`, "
+        "or, in a search, a time back from today: `since:yesterday`, `since:7d`, `since:2w`, "
+        "`since:3m`, `since:1y`."
+    )
     if not match:
         raise QueryError(problem)
     year, month, day = (int(part) if part else 1 for part in match.groups())
@@ -347,6 +365,26 @@ def _since(value: str) -> date:
         return date(year, month, day)
     except ValueError:
         raise QueryError(f"`since:{value}` is not a real date. {problem}") from None
+
+
+def _counted_back(typed: str, back: re.Match[str], today: date | None) -> date:
+    """``since:3m`` as the date three months before ``today``."""
+    if today is None:
+        raise QueryError(
+            f"`since:{typed}` counts back from today, and a topic is matched on later days: "
+            "give it a date like `since:2024-01-01` (its daily picks are new papers anyway)."
+        )
+    if back["word"]:
+        return today - timedelta(days=0 if back["word"] == "today" else 1)
+    count, unit = int(back["count"]), back["unit"][0]
+    months = {"m": count, "y": 12 * count}.get(unit, 0)
+    days = {"d": count, "w": 7 * count}.get(unit, 0)
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    if year < _FIRST_YEAR or days > (today - date(_FIRST_YEAR, 1, 1)).days:
+        raise QueryError(f"`since:{typed}` goes back before {_FIRST_YEAR}; use a date instead.")
+    first_of_month = date(year, month + 1, 1)
+    last_day = calendar.monthrange(year, month + 1)[1]
+    return first_of_month.replace(day=min(today.day, last_day)) - timedelta(days=days)
 
 
 def _too_long(length: int) -> QueryError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -18,7 +19,7 @@ from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper
 from bot.replies import Command, Notice, PaperDetail, PaperList, Reply, VoteRecorded
 from tests.conftest import GENERAL, Chat, Clock
-from tests.papers import paper
+from tests.papers import NOW, paper
 
 Ask = Callable[..., Awaitable[Reply]]
 OTHER_TEAM = ChannelRef("console", "team-b", "general")
@@ -121,6 +122,29 @@ async def test_search_of_common_words_alone_reads_them_as_a_phrase(
     found = await ask("search on with less")
     assert isinstance(found, PaperList)
     assert {with_it.id, apart.id} <= {card.paper.id for card in found.cards}
+
+
+async def test_search_since_counts_back_from_today_and_says_the_date(
+    bot: Paperboy, ask: Ask, chat: Chat
+) -> None:
+    old = paper(1, id="2511.00001", title="Zyxwvut planners, revisited")
+    new = paper(1, id="2511.00002", title="Zyxwvut planners, new")
+    old, new = (
+        dataclasses.replace(old, published=NOW - timedelta(days=20)),
+        dataclasses.replace(new, published=NOW - timedelta(days=3)),
+    )
+    await ingest_papers(bot.store, bot.index, [old, new])
+    for since in ("since:1w", "since:7days", "since:2026-11-19"):
+        reply = await ask(f"search zyxwvut planners {since}")
+        assert isinstance(reply, PaperList)
+        assert [card.paper.id for card in reply.cards] == [new.id]
+        assert reply.title == "Results for zyxwvut planners since:2026-11-19"
+    reply = await ask("search zyxwvut planners since:1m")
+    assert isinstance(reply, PaperList) and len(reply.cards) == 2
+    # A topic is matched on later days, when "a week ago" would mean another date.
+    refused = await chat("subscribe zyxwvut since:7d")
+    assert refused.startswith("✗") and "give it a date like `since:2024-01-01`" in refused
+    assert "follows no topics" in await chat("subscriptions")
 
 
 async def test_search_without_a_query_explains_what_to_type(chat: Chat) -> None:

@@ -172,6 +172,30 @@ def test_errors_say_what_to_type(text: str, hint: str) -> None:
     assert hint in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("typed", "today", "meant"),
+    [
+        ("since:today", date(2026, 3, 31), date(2026, 3, 31)),
+        ("since:Yesterday", date(2026, 3, 1), date(2026, 2, 28)),
+        ("since:7d", date(2026, 3, 31), date(2026, 3, 24)),
+        ("since:2weeks", date(2026, 1, 5), date(2025, 12, 22)),
+        ("since:1m", date(2026, 3, 31), date(2026, 2, 28)),  # no 31 February: its last day
+        ("since:1m", date(2028, 3, 31), date(2028, 2, 29)),
+        ("since:3months", date(2026, 1, 15), date(2025, 10, 15)),
+        ("since:1y", date(2028, 2, 29), date(2027, 2, 28)),
+    ],
+)
+def test_since_counts_back_from_today_in_a_search(typed: str, today: date, meant: date) -> None:
+    assert parse_query(f"agents {typed}", today=today).since == meant
+
+
+def test_since_counting_back_is_refused_where_today_moves_and_before_the_first_year() -> None:
+    with pytest.raises(QueryError, match="give it a date like"):
+        parse_query("agents since:2w")  # a topic, matched again tomorrow
+    with pytest.raises(QueryError, match="goes back before 1900"):
+        parse_query("agents since:500y", today=date(2026, 3, 31))
+
+
 # -- canonical form and description ------------------------------------------------------------
 
 
@@ -194,7 +218,8 @@ _PIECES = st.sampled_from(
     [
         "OR", "or", "-", "--", '"', "“", "”", ":", "author:", "author:x", "cat:", "cat:cs.CL",
         "since:", "since:2024", "since:2024-02-30", "a", "b", "ü", "BERT:", "x:y", "...", "  ",
-        "-a", '-"', "\t", "\n", "0", "ß", "_", "AUTHOR:Ün",
+        "-a", '-"', "\t", "\n", "0", "ß", "_", "AUTHOR:Ün", "since:2w", "since:yesterday",
+        "since:1m", "cat:cs.VC",
     ]
 )  # fmt: skip
 QUERY_TEXT = st.one_of(
@@ -209,11 +234,12 @@ QUERY_TEXT = st.one_of(
 def test_parse_returns_a_query_or_a_friendly_error(text: str) -> None:
     outcome: ParsedQuery | QueryError
     try:
-        outcome = parse_query(text)
+        outcome = parse_query(text, today=date(2026, 3, 31))
     except QueryError as error:
         outcome = error
     if isinstance(outcome, QueryError):
         assert str(outcome)
         return
+    # The canonical form says the date "since:2w" meant, so it reads back alike on any day.
     assert parse_query(str(outcome)) == outcome
     assert outcome.describe()

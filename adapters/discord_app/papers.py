@@ -31,7 +31,7 @@ class PapersCog(
 
     @app_commands.command(description="Find papers, best match first")
     @app_commands.describe(
-        query='Words, "a phrase", -exclude, OR, author:name, cat:cs.CL, since:2024-01-01',
+        query='Words, "a phrase", -exclude, OR, author:name, cat:cs.CL, since:2024-01-01 or 2w',
         share="Show the results to the whole channel (default: only you)",
     )
     async def search(
