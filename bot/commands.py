@@ -43,6 +43,7 @@ from bot.retrieval import HybridSearch, exact_title_first, key_terms, rank_neigh
 from bot.scheduling import ScheduleError, parse_schedule
 from bot.search import SearchIndex, SearchPage
 from bot.search_plan import common_words_as_phrase
+from bot.sources.http import SourceError
 from bot.spelling import CHANNEL_CHANGES, WORKSPACE_SETTINGS, CommandGroup, spelling_for
 from bot.storage import Store, utc_now
 from bot.topics import MAX_TOPICS_PER_CHANNEL
@@ -269,7 +270,8 @@ class Paperboy:
         try:
             found = await self.lookup.lookup([paper_id])
         except Exception as error:  # a source outage must read as "not now", not as a crash
-            log.warning("live lookup of %s failed: %s", paper_id, error)
+            if not isinstance(error, SourceError):  # a SourceError was logged by its source
+                log.exception("live lookup of %s failed", paper_id)
             raise LookupUnavailable(
                 f"arXiv did not answer for `{paper_id}` just now. Please try again in a minute."
             ) from None

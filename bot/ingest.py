@@ -110,7 +110,7 @@ async def _record(
 
 
 async def _failed(store: Store, source: str, error: Exception, now: datetime) -> IngestReport:
-    log.warning("%s ingest failed, nothing changed: %s", source, error)
+    log.info("%s ingest failed, nothing changed", source)  # the source logged why, once
     await store.record_fetch(source, error=str(error), now=now)
     return IngestReport(source, error=str(error))
 
