@@ -94,11 +94,14 @@ async def test_fetched_papers_reach_the_next_digest(
 )
 async def test_a_failing_source_changes_nothing_and_the_digest_still_goes_out(
     jobs: BackgroundJobs, app: App, clock: Clock, poster: RecordingPoster,
-    paper_server: FakePaperServer, failure: dict[str, object],
+    paper_server: FakePaperServer, failure: dict[str, object], caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     paper_server.queue_response(HF, times=10, **failure)  # type: ignore[arg-type]
-    reports = await jobs.fetch_hugging_face()
+    with caplog.at_level(logging.INFO):
+        reports = await jobs.fetch_hugging_face()
     assert not any(r.ok for r in reports)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == len(reports) and all(w.startswith("hf GET") for w in warnings)
     assert await app.store.count_papers() == 0
 
     clock.now = MORNING + timedelta(hours=2)
