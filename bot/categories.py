@@ -1,10 +1,11 @@
-"""arXiv's category taxonomy: which codes ``cat:`` may name, what they are called, and the closest
-codes to one mistyped.
+"""arXiv's category taxonomy: which codes ``cat:`` may name, what they are called, which papers'
+codes an archive covers, and the closest codes to one mistyped.
 
-The codes are arXiv's (https://arxiv.org/category_taxonomy): every category open for submissions,
-their aliases (``cs.NA`` for ``math.NA``), and the retired ones older papers still carry
-(``astro-ph``, ``cmp-lg``), in ``data/arxiv_categories.json``. A topic naming a code outside it
-would never match a paper, so it is refused when typed; when arXiv opens a category, add it there.
+The codes are arXiv's (https://arxiv.org/category_taxonomy), in ``data/arxiv_categories.json``:
+every category open for submissions, their aliases (``cs.NA`` for ``math.NA``), the retired ones
+older papers still carry (``astro-ph``, ``cmp-lg``), and the archives whose categories are named
+``<archive>.<subject>`` (``cs``, ``math``, ``astro-ph``). A topic naming a code outside them would
+never match a paper, so it is refused when typed; when arXiv opens a category, add it there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import difflib
 import json
 from functools import cache
 from importlib import resources
+from typing import NamedTuple
 
 TAXONOMY_URL = "https://arxiv.org/category_taxonomy"
 MAX_SUGGESTIONS = 3
@@ -20,20 +22,41 @@ MAX_SUGGESTIONS = 3
 _CUTOFF = 0.75
 
 
+class _Taxonomy(NamedTuple):
+    archives: dict[str, str]
+    categories: dict[str, str]
+
+
 @cache
-def _names() -> dict[str, str]:
-    data = resources.files("bot").joinpath("data/arxiv_categories.json").read_text("utf-8")
-    names: dict[str, str] = json.loads(data)
-    return names
+def _taxonomy() -> _Taxonomy:
+    text = resources.files("bot").joinpath("data/arxiv_categories.json").read_text("utf-8")
+    data = json.loads(text)
+    return _Taxonomy(data["archives"], data["categories"])
 
 
 def category_name(code: str) -> str | None:
-    """``Computer Vision and Pattern Recognition`` for ``cs.CV``; None for an unknown code."""
-    return _names().get(code)
+    """``Computer Vision and Pattern Recognition`` for ``cs.CV``, ``Computer Science`` for ``cs``;
+    None for an unknown code."""
+    taxonomy = _taxonomy()
+    return taxonomy.archives.get(code) or taxonomy.categories.get(code)
 
 
 def is_category(code: str) -> bool:
-    return code in _names()
+    """Whether ``cat:`` may name ``code``: a category or an archive."""
+    return category_name(code) is not None
+
+
+def is_archive(code: str) -> bool:
+    return code in _taxonomy().archives
+
+
+def codes_under(code: str) -> tuple[str, ...]:
+    """The codes a paper filed under ``code`` carries: an archive's own (``astro-ph``, from before
+    it was split) and each of its categories; a category's alone."""
+    if not is_archive(code):
+        return (code,)
+    prefix = code + "."
+    return (code, *sorted(known for known in _taxonomy().categories if known.startswith(prefix)))
 
 
 def closest_categories(code: str) -> list[str]:
@@ -52,15 +75,11 @@ def closest_categories(code: str) -> list[str]:
             alike,
         )
 
-    scored = [(nearness(known), known) for known in _names() if known.lower() != folded]
+    taxonomy = _taxonomy()
+    codes = dict.fromkeys([*taxonomy.categories, *taxonomy.archives])
+    scored = [(nearness(known), known) for known in codes if known.lower() != folded]
     near = [(score, known) for score, known in scored if score[0] or score[2] >= _CUTOFF]
     near.sort(key=lambda item: item[0], reverse=True)
     if near and any(near[0][0][:2]):
         return [near[0][1]]  # the same subject or letters: the one meant, no need for others
     return [known for _, known in near[:MAX_SUGGESTIONS]]
-
-
-def categories_in_archive(archive: str) -> list[str]:
-    """The codes under an archive (``cs`` -> ``cs.AI``, ``cs.AR``, …), sorted."""
-    prefix = archive.lower() + "."
-    return sorted(code for code in _names() if code.lower().startswith(prefix))

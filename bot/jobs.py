@@ -29,6 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import App
+from bot.categories import codes_under
 from bot.club import ClubReminders
 from bot.delivery import DeliveryReport, DigestDelivery
 from bot.ingest import IngestReport, ingest_arxiv, ingest_hf
@@ -66,15 +67,17 @@ INTERRUPTED = {
 
 
 def subscribed_categories(subscriptions: Sequence[Subscription]) -> list[str]:
-    """Every arXiv category named in any channel's topics, sorted."""
+    """Every arXiv category named in any channel's topics (an archive by each of its
+    categories), sorted."""
     found: set[str] = set()
     for subscription in subscriptions:
         try:
             parsed = parse_query(subscription.query)
         except QueryError:
             continue
-        for group in parsed.groups:
-            found.update(clause.code for clause in group if isinstance(clause, Category))
+        named = (c for group in parsed.groups for c in group if isinstance(c, Category))
+        for category in named:
+            found.update(codes_under(category.code))
     return sorted(found)
 
 

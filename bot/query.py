@@ -19,13 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from bot.categories import (
-    TAXONOMY_URL,
-    categories_in_archive,
-    category_name,
-    closest_categories,
-    is_category,
-)
+from bot.categories import TAXONOMY_URL, category_name, closest_categories, is_archive, is_category
 
 MAX_CHARS = 300
 MAX_TERMS = 24
@@ -94,6 +88,8 @@ class Category:
 
     def describe(self) -> str:
         name = category_name(self.code)
+        if is_archive(self.code):
+            return f"any category of {self.code} ({name})"
         return f"category {self.code} ({name})" if name else f"category {self.code}"
 
 
@@ -327,12 +323,6 @@ def _category(value: str) -> Category:
 def _not_a_category(typed: str, code: str) -> str:
     """Why ``typed`` is refused, with the codes the person most likely meant."""
     problem = f"`cat:{typed}` is not an arXiv category."
-    if in_archive := categories_in_archive(code):
-        examples = ", ".join(f"`cat:{known}`" for known in in_archive[:3])
-        return (
-            f"{problem} `{typed}` is an archive: name one of its categories, e.g. {examples} "
-            f"({TAXONOMY_URL})."
-        )
     if near := closest_categories(code):
         named = [f"`cat:{known}` ({category_name(known)})" for known in near]
         return f"{problem} Did you mean {_or_list(named)}?"

@@ -22,6 +22,7 @@ from typing import Literal
 import tantivy
 
 from bot.analysis import joined_compounds, normalize_query, other_spellings
+from bot.categories import codes_under
 from bot.query import EXAMPLES, Author, Category, Clause, ParsedQuery, Phrase, QueryError, Word
 from bot.search_schema import STOP_WORDS, Analyzers
 
@@ -471,7 +472,10 @@ class Compiler:
         if isinstance(clause, Author):
             return self._tokens("authors", self._analyzers.names.analyze(clause.name))
         assert isinstance(clause, Category)
-        return self._tokens("categories", self._analyzers.codes.analyze(clause.code))
+        codes = self._codes(clause)
+        if len(codes) == 1:
+            return self._term("categories", codes[0])
+        return tantivy.Query.term_set_query(self._schema, "categories", codes)
 
     def _alternatives(self, group: tuple[Clause, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """What each clause of ``group`` needs, as (field, tokens) like :meth:`_clause` asks:
@@ -489,8 +493,13 @@ class Compiler:
             elif isinstance(clause, Author):
                 found.append(("authors", tuple(self._analyzers.names.analyze(clause.name))))
             else:
-                found.append(("categories", tuple(self._analyzers.codes.analyze(clause.code))))
+                found += [("categories", (code,)) for code in self._codes(clause)]
         return tuple((field, tokens) for field, tokens in found if tokens)
+
+    def _codes(self, clause: Category) -> list[str]:
+        """The indexed codes of the papers ``clause`` names (an archive names its categories')."""
+        analyze = self._analyzers.codes.analyze
+        return [token for code in codes_under(clause.code) for token in analyze(code)]
 
     def _title_phrases(self, group: tuple[Clause, ...]) -> list[list[str]]:
         """The group's phrases that lift papers with them in the title (plain words count

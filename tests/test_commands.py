@@ -19,7 +19,7 @@ from bot.ingest import ingest_papers
 from bot.models import ChannelRef, Paper
 from bot.replies import Command, Notice, PaperDetail, PaperList, Reply, VoteRecorded
 from tests.conftest import GENERAL, Chat, Clock
-from tests.papers import NOW, paper
+from tests.papers import NOW, paper, seed_papers
 
 Ask = Callable[..., Awaitable[Reply]]
 OTHER_TEAM = ChannelRef("console", "team-b", "general")
@@ -279,6 +279,20 @@ async def test_a_mistyped_category_is_refused_with_the_one_meant(chat: Chat) -> 
     assert "Did you mean `cat:stat.ML`" in await chat("search transformers cat:cs.ML")
     subscribed = await chat("subscribe cat:CS.cv")
     assert "category cs.CV (Computer Vision and Pattern Recognition)" in subscribed
+
+
+async def test_an_archive_finds_papers_in_any_of_its_categories(bot: Paperboy, ask: Ask) -> None:
+    old_style = paper(1, id="astro-ph/0701001", title="Galaxy clusters", categories=("astro-ph",))
+    new_style = paper(1, id="2511.00003", title="Galaxy mergers", categories=("astro-ph.GA",))
+    elsewhere = paper(1, id="2511.00004", title="Galaxy of graphs", categories=("math.CO",))
+    await ingest_papers(bot.store, bot.index, [old_style, new_style, elsewhere])
+    reply = await ask("search galaxy cat:astro-ph")
+    assert isinstance(reply, PaperList) and reply.title == "Results for galaxy cat:astro-ph"
+    assert {card.paper.id for card in reply.cards} == {old_style.id, new_style.id}
+    reply = await ask("search cat:cs")  # the seed papers are cs.CL, cs.CV, cs.IR, …: all of them
+    assert isinstance(reply, PaperList) and reply.total == len(seed_papers())
+    reply = await ask("search galaxy -cat:astro-ph")
+    assert isinstance(reply, PaperList) and [c.paper.id for c in reply.cards] == [elsewhere.id]
 
 
 async def test_a_topic_saved_with_a_code_arxiv_lacks_is_listed_as_matching_nothing(

@@ -149,6 +149,11 @@ def test_subscribed_categories_ignore_unparseable_topics() -> None:
     assert subscribed_categories([sub("cat:cs.LG diffusion"), sub("-cat:cs.CV"), sub("")]) == [
         "cs.LG"
     ]
+    # arXiv is asked for an archive's papers by each of its codes, the pre-2009 one included.
+    assert subscribed_categories([sub("galaxies cat:astro-ph")]) == [
+        "astro-ph", "astro-ph.CO", "astro-ph.EP", "astro-ph.GA", "astro-ph.HE", "astro-ph.IM",
+        "astro-ph.SR",
+    ]  # fmt: skip
 
 
 async def test_a_stop_during_a_fetch_is_one_quiet_line_not_a_traceback(

@@ -81,7 +81,15 @@ def test_category_is_case_insensitive_and_canonical() -> None:
     assert parse_query("cat:CS.cl").groups == ((Category("cs.CL"),),)
     assert parse_query("cat:cond-mat.STR-EL").groups == ((Category("cond-mat.str-el"),),)
     assert parse_query("cat:hep-th").groups == ((Category("hep-th"),),)
-    assert parse_query("cat:astro-ph").groups == ((Category("astro-ph"),),)  # old papers' code
+    assert parse_query("cat:astro-ph").groups == ((Category("astro-ph"),),)
+
+
+def test_an_archive_is_every_category_under_it() -> None:
+    assert (
+        parse_query("cat:CS").describe() == "papers matching any category of cs (Computer Science)"
+    )
+    astro = parse_query("cat:astro-ph").describe()
+    assert astro == "papers matching any category of astro-ph (Astrophysics)"
 
 
 @pytest.mark.parametrize(
@@ -91,7 +99,6 @@ def test_category_is_case_insensitive_and_canonical() -> None:
         ("cat:cs.ML", "Did you mean `cat:stat.ML` (Machine Learning)?"),
         ("cat:hep-ht", "Did you mean `cat:hep-th` (High Energy Physics - Theory)?"),
         ("cat:physics.optic", "Did you mean `cat:physics.optics` (Optics) or"),
-        ("cat:cs", "`cs` is an archive: name one of its categories, e.g. `cat:cs.AI`"),
         ("cat:cs.NLP", "Use one like `cat:cs.CL`"),
     ],
 )
