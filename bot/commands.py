@@ -592,7 +592,7 @@ async def _subscribe(bot: Paperboy, cmd: Command, args: str) -> Reply:
         return Notice(f"This channel already follows `{subscription.query}`.")
     meant, readings = await bot.read_typos(query)
     return Notice(
-        f"Subscribed this channel to `{subscription.query}` ({query.describe()}). "
+        f"Subscribed this channel to `{subscription.query}`: {query.describe()}. "
         "New matching papers will show up in the daily picks.",
         kind="success",
         public=True,
