@@ -50,6 +50,7 @@ def is_archive(code: str) -> bool:
     return code in _taxonomy().archives
 
 
+@cache  # asked on every search with cat:, by each of the query planner's passes
 def codes_under(code: str) -> tuple[str, ...]:
     """The codes a paper filed under ``code`` carries: an archive's own (``astro-ph``, from before
     it was split) and each of its categories; a category's alone."""
@@ -59,27 +60,37 @@ def codes_under(code: str) -> tuple[str, ...]:
     return (code, *sorted(known for known in _taxonomy().categories if known.startswith(prefix)))
 
 
+class _Nearness(NamedTuple):
+    """How near a known code is to one typed, compared in this order."""
+
+    same_subject: bool  # stat.ML for cs.ML
+    same_letters: bool  # cs.CV for cs.VC, which difflib alone ranks below cs.SC
+    alike: float  # difflib's ratio
+
+    @property
+    def meant(self) -> bool:
+        return self.same_subject or self.same_letters
+
+
 def closest_categories(code: str) -> list[str]:
     """The known codes nearest to ``code``: the one with the same subject in another archive
-    (``stat.ML`` for ``cs.ML``) or the same letters in another order (``cs.CV`` for ``cs.VC``,
-    which difflib alone ranks below ``cs.SC``), else the most alike by difflib, nearest first."""
+    or the same letters in another order, else the most alike by difflib, nearest first."""
     folded = code.lower()
     subject = folded.partition(".")[2]
 
-    def nearness(known: str) -> tuple[bool, bool, float]:
+    def nearness(known: str) -> _Nearness:
         candidate = known.lower()
-        alike = difflib.SequenceMatcher(None, folded, candidate).ratio()
-        return (
-            bool(subject) and candidate.partition(".")[2] == subject,
-            sorted(candidate) == sorted(folded),
-            alike,
+        return _Nearness(
+            same_subject=bool(subject) and candidate.partition(".")[2] == subject,
+            same_letters=sorted(candidate) == sorted(folded),
+            alike=difflib.SequenceMatcher(None, folded, candidate).ratio(),
         )
 
     taxonomy = _taxonomy()
-    codes = dict.fromkeys([*taxonomy.categories, *taxonomy.archives])
-    scored = [(nearness(known), known) for known in codes if known.lower() != folded]
-    near = [(score, known) for score, known in scored if score[0] or score[2] >= _CUTOFF]
+    known_codes = dict.fromkeys([*taxonomy.categories, *taxonomy.archives])  # some are both
+    scored = [(nearness(known), known) for known in known_codes if known.lower() != folded]
+    near = [(score, known) for score, known in scored if score.meant or score.alike >= _CUTOFF]
     near.sort(key=lambda item: item[0], reverse=True)
-    if near and any(near[0][0][:2]):
-        return [near[0][1]]  # the same subject or letters: the one meant, no need for others
+    if near and near[0][0].meant:
+        return [near[0][1]]  # the one meant: no need for others
     return [known for _, known in near[:MAX_SUGGESTIONS]]

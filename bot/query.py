@@ -367,14 +367,23 @@ def _counted_back(typed: str, back: re.Match[str], today: date | None) -> date:
     if back["word"]:
         return today - timedelta(days=0 if back["word"] == "today" else 1)
     count, unit = int(back["count"]), back["unit"][0]
-    months = {"m": count, "y": 12 * count}.get(unit, 0)
-    days = {"d": count, "w": 7 * count}.get(unit, 0)
-    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
-    if year < _FIRST_YEAR or days > (today - date(_FIRST_YEAR, 1, 1)).days:
+    try:
+        if unit in "dw":
+            start = today - timedelta(days=count * (7 if unit == "w" else 1))
+        else:
+            start = _months_before(today, count * (12 if unit == "y" else 1))
+    except (ValueError, OverflowError):  # before year 1
+        start = date.min
+    if start.year < _FIRST_YEAR:
         raise QueryError(f"`since:{typed}` goes back before {_FIRST_YEAR}; use a date instead.")
-    first_of_month = date(year, month + 1, 1)
+    return start
+
+
+def _months_before(day: date, months: int) -> date:
+    """The same day ``months`` earlier, or that month's last day when it is shorter."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     last_day = calendar.monthrange(year, month + 1)[1]
-    return first_of_month.replace(day=min(today.day, last_day)) - timedelta(days=days)
+    return date(year, month + 1, min(day.day, last_day))
 
 
 def _too_long(length: int) -> QueryError:

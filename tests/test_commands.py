@@ -298,9 +298,8 @@ async def test_an_archive_finds_papers_in_any_of_its_categories(bot: Paperboy, a
 async def test_a_topic_saved_with_a_code_arxiv_lacks_is_listed_as_matching_nothing(
     bot: Paperboy, chat: Chat
 ) -> None:
-    await bot.store.add_subscription(
-        GENERAL, "cat:cs.VC", "alice"
-    )  # saved before codes were checked
+    # Saved before codes were checked.
+    await bot.store.add_subscription(GENERAL, "cat:cs.VC", "alice")
     await chat("subscribe diffusion")
     listing = await chat("subscriptions")
     assert "1. `cat:cs.VC`: matches no paper. `cat:cs.VC` is not an arXiv category." in listing
